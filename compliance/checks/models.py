@@ -1,0 +1,122 @@
+"""Compliance checks of one entity against one regulation, and their findings per control."""
+
+import uuid
+
+from django.db import models
+
+from compliance.catalog.models import Regulation, Severity
+from compliance.inventory.models import Entity
+from compliance.tenancy.models import Tenant
+
+
+class CheckStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+    PARTIAL = "partial", "Partial"
+
+
+class CheckSource(models.TextChoices):
+    AUTOMATED = "automated", "Automated"
+    IMPORTED = "imported", "Imported"
+    API = "api", "API"
+
+
+class FindingStatus(models.TextChoices):
+    PASS = "pass", "Pass"
+    FAIL = "fail", "Fail"
+    NOT_APPLICABLE = "not_applicable", "Not applicable"
+    NOT_ASSESSED = "not_assessed", "Not assessed"
+
+
+def status_from_findings(findings):
+    """Return a check's status: failed on a high or critical failure, partial on others."""
+    failures = [finding for finding in findings if finding.status == FindingStatus.FAIL]
+    if any(Severity.rank(finding.severity) >= Severity.rank(Severity.HIGH) for finding in failures):
+        return CheckStatus.FAILED
+    if failures:
+        return CheckStatus.PARTIAL
+    return CheckStatus.PASSED
+
+
+class CheckQuerySet(models.QuerySet):
+    def for_tenant(self, tenant):
+        return self.filter(tenant=tenant)
+
+
+class Check(models.Model):
+    """One evaluation of an entity against a regulation, automated or imported."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="checks")
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="checks")
+    regulation = models.CharField(max_length=16, choices=Regulation.choices)
+    scope = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16, choices=CheckStatus.choices, default=CheckStatus.PENDING
+    )
+    source = models.CharField(max_length=16, choices=CheckSource.choices)
+    # The tool that produced an imported check, e.g. "prowler".
+    source_name = models.CharField(max_length=64, blank=True)
+    # SHA-256 of the imported file; a second import of the same file is a no-op.
+    source_digest = models.CharField(max_length=64, blank=True)
+    is_demo = models.BooleanField(default=False, help_text="Generated demo history, not evidence.")
+    created_at = models.DateTimeField(db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CheckQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"], name="check_tenant_created_idx"),
+            models.Index(
+                fields=["tenant", "entity", "regulation", "created_at"],
+                name="check_entity_reg_created_idx",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "entity", "regulation", "source_digest"],
+                condition=~models.Q(source_digest=""),
+                name="check_import_once",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.regulation} check of {self.entity_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Finding(models.Model):
+    """The outcome of one control in one check.
+
+    ``tenant``, ``entity``, ``regulation`` and ``observed_at`` are copied from
+    the check so that "latest status per control" is one indexed query.
+    """
+
+    # Named compliance_check because a field called "check" would hide Model.check().
+    compliance_check = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="findings")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="+")
+    regulation = models.CharField(max_length=16, choices=Regulation.choices)
+    observed_at = models.DateTimeField()
+    finding_id = models.CharField(max_length=200)
+    control_id = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=FindingStatus.choices)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    title = models.CharField(max_length=500)
+    description = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    remediation = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["control_id", "id"]
+        indexes = [
+            models.Index(
+                fields=["tenant", "entity", "regulation", "control_id", "observed_at"],
+                name="finding_latest_per_control_idx",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.control_id} {self.status} ({self.finding_id})"

@@ -1,0 +1,99 @@
+"""State changes of a report: request, generate, fail. The pages and the API both call these."""
+
+import hashlib
+import json
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from compliance.reports.aggregation import build_report, isoformat_z
+from compliance.reports.models import Report, ReportStatus
+
+logger = logging.getLogger(__name__)
+
+
+def report_document(report):
+    """Return the report as the JSON object the API serves (without the digest)."""
+    return {
+        "id": report.public_id,
+        "entity_type": report.entity.entity_type,
+        "entity_id": str(report.entity_id),
+        "regulation": report.regulation,
+        "period_start": report.period_start.isoformat(),
+        "period_end": report.period_end.isoformat(),
+        "status": report.status,
+        "summary": report.summary,
+        "findings": report.findings,
+        "generated_at": isoformat_z(report.generated_at) if report.generated_at else None,
+    }
+
+
+def canonical_json(document):
+    """Serialise ``document`` with sorted keys, no spaces and UTF-8, for hashing."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def compute_digest(report):
+    """Return ``sha256:<hex>`` over the canonical JSON of the ready report."""
+    return "sha256:" + hashlib.sha256(canonical_json(report_document(report))).hexdigest()
+
+
+def runs_in_background(period_start, period_end):
+    return (period_end - period_start).days + 1 > settings.REPORT_SYNC_MAX_DAYS
+
+
+def request_report(*, tenant, entity, regulation, period_start, period_end, user=None, api_key=None):
+    """Create a report; generate it now for short periods, or queue it for the worker."""
+    report = Report.objects.create(
+        tenant=tenant,
+        entity=entity,
+        regulation=regulation,
+        period_start=period_start,
+        period_end=period_end,
+        requested_by=user,
+        requested_by_key=api_key,
+    )
+    logger.info(
+        "report %s requested for entity %s, %s %s..%s",
+        report.public_id,
+        entity.pk,
+        regulation,
+        period_start,
+        period_end,
+    )
+
+    if runs_in_background(period_start, period_end):
+        from compliance.reports.tasks import generate_report_task
+
+        transaction.on_commit(lambda: generate_report_task.enqueue(str(report.pk)))
+    else:
+        generate(report)
+    return report
+
+
+def generate(report):
+    """Aggregate a generating report and mark it ready, or failed with the reason."""
+    if report.status != ReportStatus.GENERATING:
+        return report
+
+    try:
+        summary, findings = build_report(
+            report.tenant, report.entity, report.regulation, report.period_start, report.period_end
+        )
+    except Exception as exc:
+        logger.exception("report %s failed", report.public_id)
+        report.status = ReportStatus.FAILED
+        report.error = f"Aggregation failed: {exc.__class__.__name__}"
+        report.save(update_fields=["status", "error"])
+        return report
+
+    report.summary = summary
+    report.findings = findings
+    report.generated_at = timezone.now()
+    report.status = ReportStatus.READY
+    report.digest = compute_digest(report)
+    report.save(update_fields=["summary", "findings", "generated_at", "status", "digest"])
+    logger.info("report %s ready, digest %s", report.public_id, report.digest)
+    return report

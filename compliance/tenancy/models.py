@@ -1,0 +1,76 @@
+"""Tenants, and the users' memberships in them with a role."""
+
+import uuid
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+def validate_time_zone(value):
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone name such as 'Europe/Berlin'.")
+
+
+class Role(models.TextChoices):
+    """What a member or an API key may do, each role including the ones below it."""
+
+    ADMIN = "admin", "Admin"
+    OFFICER = "officer", "Compliance officer"
+    AUDITOR = "auditor", "Auditor"
+
+    @classmethod
+    def rank(cls, role):
+        return {cls.AUDITOR: 1, cls.OFFICER: 2, cls.ADMIN: 3}[cls(role)]
+
+    @classmethod
+    def allows(cls, role, required):
+        """Return whether ``role`` grants at least the rights of ``required``."""
+        return cls.rank(role) >= cls.rank(required)
+
+
+class TenantQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(memberships__user=user).order_by("name")
+
+
+class Tenant(models.Model):
+    """An organisation whose entities, checks and reports are kept apart from all others."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def zone(self):
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class Membership(models.Model):
+    """A user's role in one tenant."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant"], name="membership_user_tenant_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.user} in {self.tenant} as {self.role}"

@@ -1,0 +1,2 @@
+def tenant(request):
+    return {"current_tenant": getattr(request, "tenant", None)}

@@ -187,3 +187,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"weasyprint": {"level": "ERROR"}, "fontTools": {"level": "ERROR"}},
 }
+
+# Serve files straight from the static folders as well, so a demo started
+# without collectstatic still has its stylesheets and fonts.
+WHITENOISE_USE_FINDERS = True

@@ -6,6 +6,13 @@ import tempfile
 os.environ.setdefault("COMPLIANCE_DEMO", "1")
 os.environ.setdefault("COMPLIANCE_VAR_DIR", tempfile.mkdtemp(prefix="compliance-test-"))
 
-from compliance.settings import *  # noqa: E402, F403
+from compliance.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+
+# A file-backed SQLite test database, so that a worker process started by a
+# test sees the same data as the test itself.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405

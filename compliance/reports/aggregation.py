@@ -57,7 +57,9 @@ def isoformat_z(value):
 
 
 def _rank(field, ordered_values):
-    whens = [When(**{field: value}, then=Value(index)) for index, value in enumerate(ordered_values)]
+    whens = [
+        When(**{field: value}, then=Value(index)) for index, value in enumerate(ordered_values)
+    ]
     return Case(*whens, default=Value(len(ordered_values)), output_field=IntegerField())
 
 
@@ -139,9 +141,7 @@ def _trend(findings, checks, start, end, zone):
     Buckets follow the tenant's local calendar, so DST changes do not shift them.
     """
     granularity = _bucket_size((end - start).days + 1)
-    rows = findings.order_by("observed_at", "id").values_list(
-        "control_id", "observed_at", "status", "severity"
-    )
+    rows = findings.order_by("observed_at", "id").values_list("control_id", "observed_at", "status")
     check_days = Counter(
         created.astimezone(zone).date() for created in checks.values_list("created_at", flat=True)
     )
@@ -154,13 +154,15 @@ def _trend(findings, checks, start, end, zone):
     while bucket <= end:
         bucket_end = min(_next_bucket(bucket, granularity) - dt.timedelta(days=1), end)
         while row is not None and row[1].astimezone(zone).date() <= bucket_end:
-            control_id, _, status, severity = row
+            control_id, observed_at, status = row
             previous = state.get(control_id)
             # Within one instant the conservative status wins, as in latest_per_control.
-            if previous is None or previous[0] != row[1] or STATUS_PRECEDENCE.index(
-                status
-            ) < STATUS_PRECEDENCE.index(previous[1]):
-                state[control_id] = (row[1], status)
+            if (
+                previous is None
+                or previous[0] != observed_at
+                or STATUS_PRECEDENCE.index(status) < STATUS_PRECEDENCE.index(previous[1])
+            ):
+                state[control_id] = (observed_at, status)
             row = next(pending, None)
         statuses = [status for _, status in state.values()]
         passing = statuses.count(FindingStatus.PASS)

@@ -44,7 +44,9 @@ def runs_in_background(period_start, period_end):
     return (period_end - period_start).days + 1 > settings.REPORT_SYNC_MAX_DAYS
 
 
-def request_report(*, tenant, entity, regulation, period_start, period_end, user=None, api_key=None):
+def request_report(
+    *, tenant, entity, regulation, period_start, period_end, user=None, api_key=None
+):
     """Create a report; generate it now for short periods, or queue it for the worker."""
     report = Report.objects.create(
         tenant=tenant,

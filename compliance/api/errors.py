@@ -1,0 +1,88 @@
+"""One flat error envelope for every API error: ``{"code", "message", "details"}``.
+
+The hosted API's Python client reads ``message`` and ``code`` from the top level
+of the body, so the shape stays flat.
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+logger = logging.getLogger(__name__)
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+CODES = {
+    exceptions.ValidationError: "invalid_parameter",
+    exceptions.ParseError: "malformed_request",
+    exceptions.AuthenticationFailed: "unauthenticated",
+    exceptions.NotAuthenticated: "unauthenticated",
+    exceptions.PermissionDenied: "forbidden",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "rate_limited",
+    Conflict: "conflict",
+}
+
+
+def error_body(code, message, details=None):
+    return {"code": code, "message": message, "details": details or {}}
+
+
+def _validation_message(details):
+    if isinstance(details, dict):
+        fields = ", ".join(sorted(details))
+        return f"Invalid value for: {fields}."
+    return "Invalid request."
+
+
+def exception_handler(exc, context):
+    """Render every exception a view raises as the flat error envelope."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if not isinstance(exc, exceptions.APIException):
+        logger.exception("unhandled error in %s", context["view"].__class__.__name__)
+        set_rollback()
+        body = error_body("server_error", "The server failed to process the request.")
+        return Response(body, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+
+    code = next((value for cls, value in CODES.items() if isinstance(exc, cls)), "error")
+    if isinstance(exc, exceptions.ValidationError):
+        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        body = error_body(code, _validation_message(details), details)
+    else:
+        body = error_body(code, str(exc.detail))
+
+    set_rollback()
+    return Response(body, status=exc.status_code, headers=headers)
+
+
+def not_found_json(request, exception=None):
+    """Return the error envelope for unknown URLs under the API prefix."""
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def server_error_json(request):
+    return JsonResponse(
+        error_body("server_error", "The server failed to process the request."), status=500
+    )

@@ -1,0 +1,32 @@
+"""Tenant resolution and role checks for API requests."""
+
+from rest_framework import exceptions, permissions
+
+from compliance.tenancy.models import Role
+
+
+class HasTenantRole(permissions.BasePermission):
+    """Allow a request when its credential's role covers the view's required role.
+
+    Views declare ``required_roles``, a map from HTTP method to the least role
+    allowed; methods not in the map need an admin. An ``X-Tenant-ID`` header,
+    optional with an API key, must name the key's tenant by UUID or slug.
+    """
+
+    def has_permission(self, request, view):
+        principal = request.user
+        if principal is None or not getattr(principal, "is_authenticated", False):
+            raise exceptions.NotAuthenticated("Send an API key in the X-API-Key header.")
+
+        requested = request.headers.get("X-Tenant-ID")
+        tenant = principal.tenant
+        if requested is not None and requested.strip() not in {str(tenant.pk), tenant.slug}:
+            raise exceptions.PermissionDenied("X-Tenant-ID does not match the API key's tenant.")
+        request.tenant = tenant
+
+        required = getattr(view, "required_roles", {}).get(request.method, Role.ADMIN)
+        if not Role.allows(principal.role, required):
+            raise exceptions.PermissionDenied(
+                f"This operation needs the {Role(required).label.lower()} role or higher."
+            )
+        return True

@@ -1,0 +1,126 @@
+"""Request validation and response shapes of the v1 API."""
+
+import datetime as dt
+import re
+from collections import defaultdict
+
+from django.conf import settings
+from rest_framework import serializers
+
+from compliance.catalog.models import Regulation
+from compliance.checks.models import Finding
+from compliance.inventory.models import EntityType
+from compliance.reports.aggregation import isoformat_z
+from compliance.reports.services import report_document
+
+DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class StrictDateField(serializers.Field):
+    """A calendar date written exactly as ``YYYY-MM-DD`` that exists."""
+
+    default_error_messages = {"invalid": "Must be a date written as YYYY-MM-DD, got {value!r}."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not DATE_PATTERN.match(data):
+            self.fail("invalid", value=data)
+        try:
+            return dt.date.fromisoformat(data)
+        except ValueError:
+            self.fail("invalid", value=data)
+
+    def to_representation(self, value):
+        return value.isoformat()
+
+
+class CaseInsensitiveChoiceField(serializers.ChoiceField):
+    """A choice accepted in any letter case and returned in its stored spelling."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            lookup = {str(choice).lower(): choice for choice in self.choices}
+            match = lookup.get(data.strip().lower())
+            if match is not None:
+                return match
+        accepted = ", ".join(str(choice) for choice in self.choices)
+        raise serializers.ValidationError(f"Unknown value {data!r}; accepted values: {accepted}.")
+
+
+class ReportRequestSerializer(serializers.Serializer):
+    entity_type = CaseInsensitiveChoiceField(choices=EntityType.values)
+    entity_id = serializers.UUIDField()
+    regulation = CaseInsensitiveChoiceField(choices=Regulation.values)
+    period_start = StrictDateField()
+    period_end = StrictDateField()
+
+    def validate(self, attrs):
+        start, end = attrs["period_start"], attrs["period_end"]
+        if end < start:
+            raise serializers.ValidationError({"period_end": ["Must be on or after period_start."]})
+        days = (end - start).days + 1
+        if days > settings.REPORT_MAX_DAYS:
+            raise serializers.ValidationError(
+                {
+                    "period_end": [
+                        f"The period is {days} days; the maximum is {settings.REPORT_MAX_DAYS}."
+                    ]
+                }
+            )
+        return attrs
+
+
+def finding_item(row):
+    return {
+        "finding_id": row["finding_id"],
+        "severity": row["severity"],
+        "title": row["title"],
+        "description": row["description"],
+        "control_id": row["control_id"],
+        "status": row["status"],
+        "evidence": row["evidence"],
+        "remediation": row["remediation"],
+    }
+
+
+def check_items(checks):
+    """Return the list items for ``checks``, loading all their findings in one query."""
+    findings = defaultdict(list)
+    rows = (
+        Finding.objects.filter(compliance_check__in=[check.pk for check in checks])
+        .order_by("control_id", "id")
+        .values(
+            "compliance_check_id",
+            "finding_id",
+            "severity",
+            "title",
+            "description",
+            "control_id",
+            "status",
+            "evidence",
+            "remediation",
+        )
+    )
+    for row in rows:
+        findings[row["compliance_check_id"]].append(finding_item(row))
+    return [check_item(check, findings[check.pk]) for check in checks]
+
+
+def check_item(check, findings):
+    return {
+        "check_id": str(check.pk),
+        "agent_id": str(check.entity_id),
+        "framework": Regulation(check.regulation).framework,
+        "scope": check.scope,
+        "status": check.status,
+        "findings": findings,
+        "created_at": isoformat_z(check.created_at),
+    }
+
+
+def report_body(report):
+    """Return a report as the API serves it, with its digest once ready."""
+    document = report_document(report)
+    document["digest"] = report.digest or None
+    if report.error:
+        document["error"] = report.error
+    return document

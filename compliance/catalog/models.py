@@ -15,7 +15,9 @@ class Regulation(models.TextChoices):
         """Return the member for ``raw`` in any letter case, or raise ``ValueError``."""
         value = str(raw).strip().upper()
         if value not in cls.values:
-            raise ValueError(f"Unknown regulation {raw!r}; expected one of {', '.join(cls.values)}.")
+            raise ValueError(
+                f"Unknown regulation {raw!r}; expected one of {', '.join(cls.values)}."
+            )
         return cls(value)
 
     @property

@@ -1,7 +1,5 @@
 """Period reports: the aggregated, immutable view of an entity's checks."""
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from ulid import ULID

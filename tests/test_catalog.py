@@ -1,0 +1,170 @@
+"""The bundled control catalog and the canonical control IDs."""
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from compliance.catalog.canonical import canonical_control_id
+from compliance.catalog.loader import CATALOG_FILE, read_catalog
+from compliance.catalog.models import Control, Regulation
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+MAPPINGS_DIR = REPOSITORY / "compliance" / "checks" / "importers" / "prowler_mappings"
+FRAMEWORK_REGULATIONS = {
+    "SOC2": Regulation.SOC2,
+    "ISO27001": Regulation.ISO27001,
+    "HIPAA": Regulation.HIPAA,
+    "GDPR": Regulation.GDPR,
+}
+
+
+def catalog_rows():
+    return list(read_catalog())
+
+
+def prowler_requirement_ids():
+    """Yield ``(file name, regulation, requirement Id)`` for every bundled mapping file."""
+    paths = sorted(MAPPINGS_DIR.glob("*.json"))
+    assert paths, f"no Prowler mapping files in {MAPPINGS_DIR}"
+    for path in paths:
+        mapping = json.loads(path.read_text(encoding="utf-8"))
+        regulation = FRAMEWORK_REGULATIONS[mapping["Framework"]]
+        for requirement in mapping["Requirements"]:
+            yield path.name, regulation, requirement["Id"]
+
+
+def test_catalog_ids_are_unique():
+    keys = Counter((regulation, control_id) for regulation, control_id, _, _ in catalog_rows())
+    duplicates = [key for key, count in keys.items() if count > 1]
+    assert duplicates == []
+
+
+def test_catalog_has_one_header_and_four_columns():
+    with open(CATALOG_FILE, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["regulation", "control_id", "title", "group"]
+    assert all(len(row) == 4 for row in rows)
+
+
+def test_catalog_ids_are_canonical():
+    for regulation, control_id, _, _ in catalog_rows():
+        assert canonical_control_id(regulation, control_id) == control_id
+
+
+def test_catalog_hipaa_standards_appear_once():
+    rows = catalog_rows()
+    hipaa_ids = {control_id for regulation, control_id, _, _ in rows if regulation == "HIPAA"}
+    assert "164.312(a)(1)" in hipaa_ids
+    assert "164.312(a)" not in hipaa_ids
+    assert "164.312(c)(1)" in hipaa_ids
+    assert "164.312(c)" not in hipaa_ids
+    assert "164.308(a)(3)" in hipaa_ids
+    assert "164.308(a)(3)(i)" not in hipaa_ids
+    assert "164.310(a)(1)" in hipaa_ids
+    assert "164.310(a)" not in hipaa_ids
+
+
+def test_prowler_requirement_ids_are_in_catalog():
+    catalog = {(regulation.value, control_id) for regulation, control_id, _, _ in catalog_rows()}
+    count = 0
+    for file_name, regulation, requirement_id in prowler_requirement_ids():
+        canonical = canonical_control_id(regulation, requirement_id)
+        assert (regulation.value, canonical) in catalog, (file_name, requirement_id, canonical)
+        count += 1
+    assert count > 300
+
+
+@pytest.mark.parametrize(
+    ("regulation", "raw", "expected"),
+    [
+        ("SOC2", "cc_6_1", "CC6.1"),
+        ("SOC2", "CC6.1", "CC6.1"),
+        ("SOC2", "cc6.1", "CC6.1"),
+        ("SOC2", "cc_a_1_1", "A1.1"),
+        ("SOC2", "A1.1", "A1.1"),
+        ("SOC2", "cc_c_1_2", "C1.2"),
+        ("SOC2", "pi_1_1", "PI1.1"),
+        ("SOC2", "pi_1_3", "PI1.3"),
+        ("SOC2", "PP1.1", "PI1.1"),
+        ("SOC2", "p_4_2", "P4.2"),
+        ("soc2", "P4.2", "P4.2"),
+        ("ISO27001", "8.28", "A.8.28"),
+        ("ISO27001", "a.8.28", "A.8.28"),
+        ("ISO27001", "A.8.28", "A.8.28"),
+        ("ISO27001", "A.5.1", "A.5.1"),
+        ("HIPAA", "164_308_a_1_ii_a", "164.308(a)(1)(ii)(A)"),
+        ("HIPAA", "164.308(a)(1)(ii)(A)", "164.308(a)(1)(ii)(A)"),
+        ("HIPAA", "164.312(a)(1)", "164.312(a)(1)"),
+        ("HIPAA", "164.312(a)", "164.312(a)(1)"),
+        ("HIPAA", "164_312_a_1", "164.312(a)(1)"),
+        ("HIPAA", "§ 164.312(a)(1)", "164.312(a)(1)"),
+        ("HIPAA", "164_308_a_3_i", "164.308(a)(3)"),
+        ("HIPAA", "164.308(a)(3)", "164.308(a)(3)"),
+        ("HIPAA", "164_308_a_4_ii_c", "164.308(a)(4)(ii)(C)"),
+        ("HIPAA", "164_312_e_2_ii", "164.312(e)(2)(ii)"),
+        ("HIPAA", "164.310(d)", "164.310(d)(1)"),
+        ("GDPR", "article_25", "Art. 25"),
+        ("GDPR", "Art. 25", "Art. 25"),
+        ("GDPR", "art25", "Art. 25"),
+        ("GDPR", "Article 32", "Art. 32"),
+        ("EU_AI_ACT", "Art. 9", "Art. 9"),
+        ("EU_AI_ACT", "article_9", "Art. 9"),
+        ("EU_AI_ACT", "Annex IV", "Annex IV"),
+        ("EU_AI_ACT", "annex_iv", "Annex IV"),
+        ("EU_AI_ACT", "Annex 4", "Annex IV"),
+        (Regulation.EU_AI_ACT, "Annex XIII", "Annex XIII"),
+    ],
+)
+def test_canonical_control_id_spellings(regulation, raw, expected):
+    assert canonical_control_id(regulation, raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("regulation", "raw", "message"),
+    [
+        ("SOC2", "CC6", "Unknown SOC 2 control ID 'CC6'"),
+        ("SOC2", "CC9.9", "'CC9.9' is not in the bundled catalog"),
+        ("SOC2", "XY1.1", "Unknown SOC 2 control ID"),
+        ("ISO27001", "A.9.1", "'A.9.1' is not in the bundled catalog"),
+        ("ISO27001", "A.8", "Unknown ISO/IEC 27001:2022 control ID"),
+        ("HIPAA", "164.312(z)(9)", "not in the bundled catalog"),
+        ("HIPAA", "164_312_a_1_ii_a_b", "Unknown HIPAA Security Rule control ID"),
+        ("HIPAA", "164.312(1)", "Unknown HIPAA Security Rule control ID"),
+        ("HIPAA", "CC6.1", "Unknown HIPAA Security Rule control ID"),
+        ("GDPR", "Art. 100", "not in the bundled catalog"),
+        ("GDPR", "Art. 25(1)", "Unknown GDPR control ID"),
+        ("EU_AI_ACT", "Annex IIII", "Unknown EU AI Act control ID"),
+        ("EU_AI_ACT", "Annex XIV", "not in the bundled catalog"),
+        ("GDPR", "", "Missing GDPR control ID"),
+        ("GDPR", None, "Missing GDPR control ID"),
+    ],
+)
+def test_canonical_control_id_rejects_unknown(regulation, raw, message):
+    with pytest.raises(ValueError) as excinfo:
+        canonical_control_id(regulation, raw)
+    assert message in str(excinfo.value)
+
+
+def test_canonical_control_id_rejects_unknown_regulation():
+    with pytest.raises(ValueError, match="Unknown regulation 'PCI'"):
+        canonical_control_id("PCI", "1.1")
+
+
+@pytest.mark.django_db
+def test_catalog_loaded_after_migrate():
+    expected = Counter(regulation.value for regulation, _, _, _ in catalog_rows())
+    loaded = Counter(Control.objects.values_list("regulation", flat=True))
+    assert loaded == expected
+    assert set(expected) == set(Regulation.values)
+
+
+@pytest.mark.django_db
+def test_catalog_rows_keep_file_order():
+    control = Control.objects.get(regulation=Regulation.HIPAA, control_id="164.312(a)(1)")
+    assert control.title == "Access control"
+    assert control.group == "Technical Safeguards (45 CFR § 164.312)"
+    first_hipaa = Control.objects.filter(regulation=Regulation.HIPAA).order_by("sort_key").first()
+    assert first_hipaa.control_id == "164.308(a)(1)"

@@ -1,2 +1,21 @@
+"""Template context shared by every page: the current tenant, role and what it allows."""
+
+from django.conf import settings
+
+from compliance.tenancy.models import Role
+
+
 def tenant(request):
-    return {"current_tenant": getattr(request, "tenant", None)}
+    """Return the tenant set by ``TenantRoleMixin``, or empty values outside tenant pages."""
+    membership = getattr(request, "membership", None)
+    role = membership.role if membership else None
+    current_tenant = getattr(request, "tenant", None)
+    return {
+        "current_tenant": current_tenant,
+        # Pages show every date and time in the tenant's zone; other pages use TIME_ZONE.
+        "display_time_zone": current_tenant.time_zone if current_tenant else settings.TIME_ZONE,
+        "current_membership": membership,
+        "tenant_memberships": getattr(request, "tenant_memberships", []),
+        "can_generate_reports": role is not None and Role.allows(role, Role.OFFICER),
+        "can_manage_api_keys": role is not None and Role.allows(role, Role.ADMIN),
+    }

@@ -1,4 +1,21 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from compliance.web.views import account, api_keys, reports
 
 app_name = "web"
-urlpatterns = []
+urlpatterns = [
+    path("", account.HomeView.as_view(), name="home"),
+    path("login/", account.LoginView.as_view(), name="login"),
+    path("logout/", account.LogoutView.as_view(), name="logout"),
+    path("tenant/", account.TenantSwitchView.as_view(), name="tenant-switch"),
+    path("reports/", reports.ReportListView.as_view(), name="report-list"),
+    path("reports/new/", reports.ReportCreateView.as_view(), name="report-new"),
+    path("reports/<uuid:report_id>/", reports.ReportDetailView.as_view(), name="report-detail"),
+    path("reports/<uuid:report_id>/pdf/", reports.ReportPdfView.as_view(), name="report-pdf"),
+    path("settings/api-keys/", api_keys.ApiKeyListView.as_view(), name="api-key-list"),
+    path(
+        "settings/api-keys/<uuid:key_id>/revoke/",
+        api_keys.ApiKeyRevokeView.as_view(),
+        name="api-key-revoke",
+    ),
+]

@@ -1,0 +1,192 @@
+"""Forms of the server-rendered pages: report filters, report requests and API keys."""
+
+import datetime as dt
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from compliance.catalog.models import Regulation
+from compliance.inventory.models import Entity
+from compliance.reports.models import ReportStatus
+from compliance.tenancy.models import Role
+
+CUSTOM_PERIOD = "custom"
+PERIOD_PRESETS = {
+    "last_30_days": "Last 30 days",
+    "last_90_days": "Last 90 days",
+    "year_to_date": "Year to date",
+}
+# Only guards against typing mistakes such as 36500; a key may also never expire.
+MAX_KEY_LIFETIME_DAYS = 3650
+
+
+def tenant_today(tenant):
+    """Return today's date in the tenant's time zone, which bounds report periods."""
+    return timezone.now().astimezone(tenant.zone).date()
+
+
+def preset_period(preset, today):
+    """Return ``(start, end)`` of a period preset ending today; both days are inclusive."""
+    if preset == "last_30_days":
+        return today - dt.timedelta(days=29), today
+    if preset == "last_90_days":
+        return today - dt.timedelta(days=89), today
+    if preset == "year_to_date":
+        return today.replace(month=1, day=1), today
+    raise ValueError(
+        f"Unknown period preset {preset!r}; expected one of {', '.join(PERIOD_PRESETS)}"
+    )
+
+
+class EntityChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.name} ({obj.get_entity_type_display()})"
+
+
+def date_input(today):
+    return forms.DateInput(format="%Y-%m-%d", attrs={"type": "date", "max": today.isoformat()})
+
+
+class ReportFilterForm(forms.Form):
+    """The GET filters of the reports list; an empty field means no filter on it."""
+
+    entity = EntityChoiceField(
+        queryset=Entity.objects.none(), required=False, empty_label="All entities"
+    )
+    regulation = forms.ChoiceField(
+        choices=[("", "All regulations"), *Regulation.choices], required=False
+    )
+    status = forms.ChoiceField(
+        choices=[("", "All statuses"), *ReportStatus.choices], required=False
+    )
+
+    def __init__(self, *args, tenant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["entity"].queryset = Entity.objects.for_tenant(tenant)
+
+    def filter(self, reports):
+        """Return ``reports`` narrowed by every valid, non-empty filter."""
+        if not self.is_bound:
+            return reports
+
+        self.is_valid()
+        data = self.cleaned_data
+        if data.get("entity"):
+            reports = reports.filter(entity=data["entity"])
+        if data.get("regulation"):
+            reports = reports.filter(regulation=data["regulation"])
+        if data.get("status"):
+            reports = reports.filter(status=data["status"])
+        return reports
+
+    def is_filtered(self):
+        return self.is_bound and any(self.cleaned_data.get(name) for name in self.fields)
+
+
+class ReportRequestForm(forms.Form):
+    """A report request: entity, regulation and a period given by a preset or two dates."""
+
+    entity = EntityChoiceField(queryset=Entity.objects.none(), empty_label=None)
+    regulation = forms.ChoiceField(choices=Regulation.choices)
+    period = forms.ChoiceField(
+        label="Period",
+        initial=CUSTOM_PERIOD,
+        help_text="A preset ends today and replaces the dates below.",
+    )
+    period_start = forms.DateField(label="Start date", required=False)
+    period_end = forms.DateField(label="End date", required=False, help_text="Inclusive.")
+
+    def __init__(self, *args, tenant, today, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.today = today
+        self.fields["entity"].queryset = Entity.objects.for_tenant(tenant)
+        self.fields["period"].choices = self._period_choices()
+        self.fields["period_start"].widget = date_input(today)
+        self.fields["period_end"].widget = date_input(today)
+        self.fields[
+            "period_end"
+        ].help_text = (
+            f"Inclusive, and no later than today ({today.isoformat()}, {tenant.time_zone})."
+        )
+        if not self.is_bound:
+            self.initial.setdefault("period_start", today - dt.timedelta(days=6))
+            self.initial.setdefault("period_end", today)
+
+    def _period_choices(self):
+        choices = [(CUSTOM_PERIOD, "Custom dates (below)")]
+        for preset, label in PERIOD_PRESETS.items():
+            start, end = preset_period(preset, self.today)
+            choices.append((preset, f"{label} ({start.isoformat()} to {end.isoformat()})"))
+        return choices
+
+    def clean(self):
+        cleaned = super().clean()
+        preset = cleaned.get("period")
+        if preset and preset != CUSTOM_PERIOD:
+            cleaned["period_start"], cleaned["period_end"] = preset_period(preset, self.today)
+        elif preset == CUSTOM_PERIOD:
+            self._require_dates(cleaned)
+
+        start, end = cleaned.get("period_start"), cleaned.get("period_end")
+        if start and end:
+            self._validate_period(start, end)
+        return cleaned
+
+    def _require_dates(self, cleaned):
+        messages = {
+            "period_start": "Enter a start date, or choose a preset period.",
+            "period_end": "Enter an end date, or choose a preset period.",
+        }
+        for name, message in messages.items():
+            if cleaned.get(name) is None and name not in self.errors:
+                self.add_error(name, message)
+
+    def _validate_period(self, start, end):
+        if end < start:
+            self.add_error(
+                "period_end",
+                f"The end date {end.isoformat()} is before the start date {start.isoformat()}.",
+            )
+            return
+
+        if end > self.today:
+            self.add_error(
+                "period_end",
+                f"The end date {end.isoformat()} is in the future; "
+                f"the latest allowed end date is today, {self.today.isoformat()}.",
+            )
+        days = (end - start).days + 1
+        if days > settings.REPORT_MAX_DAYS:
+            self.add_error(
+                None,
+                f"The period is {days} days long; the maximum is "
+                f"{settings.REPORT_MAX_DAYS} days. Choose a later start date.",
+            )
+
+
+class ApiKeyCreateForm(forms.Form):
+    """A new API key: a name for people, the role it acts with, and an optional lifetime."""
+
+    name = forms.CharField(
+        max_length=100, help_text="Where the key is used, for example “CI pipeline”."
+    )
+    role = forms.ChoiceField(
+        choices=Role.choices,
+        initial=Role.AUDITOR,
+        help_text="Auditors read; officers also generate reports; admins also manage keys.",
+    )
+    expires_in_days = forms.IntegerField(
+        label="Expires in (days)",
+        required=False,
+        min_value=1,
+        max_value=MAX_KEY_LIFETIME_DAYS,
+        help_text="Leave empty for a key that does not expire.",
+    )
+
+    def expires_at(self):
+        """Return the expiry time for the cleaned lifetime, or ``None`` for no expiry."""
+        days = self.cleaned_data.get("expires_in_days")
+        if days is None:
+            return None
+        return timezone.now() + dt.timedelta(days=days)

@@ -1,0 +1,49 @@
+"""Template helpers of the pages: status badges, scores and score changes."""
+
+from django import template
+from django.utils.html import format_html
+
+from compliance.checks.models import CheckStatus, FindingStatus
+from compliance.reports.models import ReportStatus
+from compliance.reports.presentation import status_colour
+
+register = template.Library()
+
+STATUS_LABELS = {
+    **dict(FindingStatus.choices),
+    **dict(CheckStatus.choices),
+    **dict(ReportStatus.choices),
+}
+MINUS_SIGN = "\u2212"
+
+
+def status_label(value):
+    """Return the display label of a finding, check or report status value."""
+    key = str(getattr(value, "value", value))
+    return STATUS_LABELS.get(key, key.replace("_", " ").capitalize())
+
+
+@register.simple_tag
+def status_badge(value):
+    """Render a status as a coloured badge whose text also names the status."""
+    return format_html(
+        '<span class="badge" style="background-color: {}">{}</span>',
+        status_colour(value),
+        status_label(value),
+    )
+
+
+@register.filter
+def percent(score):
+    """Format a compliance score as ``82.5 %``; templates handle ``None`` themselves."""
+    return f"{float(score):.1f} %"
+
+
+@register.filter
+def signed_points(change):
+    """Format a score change as ``+2.5 points`` or ``-1.0 points``, the minus being U+2212."""
+    change = float(change)
+    if change == 0:
+        return "no change"
+    sign = "+" if change > 0 else MINUS_SIGN
+    return f"{sign}{abs(change):.1f} points"

@@ -1,0 +1,1 @@
+"""Views of the server-rendered pages; each one resolves the tenant through ``access``."""

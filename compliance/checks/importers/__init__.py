@@ -1,0 +1,62 @@
+"""Import scanner results as checks: pick the importer for a file, parse it, store it."""
+
+import hashlib
+from pathlib import Path
+
+from compliance.checks.importers.base import ImportFileError, ImportResult, save_import
+from compliance.checks.importers.prowler import ProwlerCsvImporter, ProwlerOcsfImporter
+
+__all__ = ["IMPORTERS", "ImportFileError", "ImportResult", "detect_format", "import_results"]
+
+IMPORTERS = {
+    importer.format: importer for importer in (ProwlerOcsfImporter(), ProwlerCsvImporter())
+}
+
+
+def _supported_formats():
+    return "; ".join(f"{name}: {importer.description}" for name, importer in IMPORTERS.items())
+
+
+def detect_format(data):
+    """Return the name of the first format whose importer recognises ``data``."""
+    if not data.strip():
+        raise ImportFileError("The file is empty.")
+    for name, importer in IMPORTERS.items():
+        if importer.detect(data):
+            return name
+    raise ImportFileError(
+        f"Unsupported file format. Supported formats are {_supported_formats()}. "
+        "Pass the format explicitly if detection fails on a file of a supported format."
+    )
+
+
+def _read(path_or_bytes):
+    if isinstance(path_or_bytes, bytes | bytearray | memoryview):
+        return bytes(path_or_bytes)
+    return Path(path_or_bytes).read_bytes()
+
+
+def import_results(tenant, entity, path_or_bytes, format=None):
+    """Import one scanner output file for ``entity``; return an ``ImportResult``.
+
+    ``path_or_bytes`` is a file path or the file's bytes. ``format`` names one
+    of ``IMPORTERS`` and skips detection. Importing the same bytes again for
+    the same entity stores nothing and returns ``already_imported=True``.
+    Raises ``ImportFileError`` for a file or record that cannot be read, and
+    then nothing is stored.
+    """
+    if entity.tenant_id != tenant.pk:
+        raise ValueError(f"Entity {entity.pk} does not belong to tenant {tenant.slug!r}.")
+
+    data = _read(path_or_bytes)
+    if format is None:
+        format = detect_format(data)
+    importer = IMPORTERS.get(format)
+    if importer is None:
+        raise ImportFileError(
+            f"Unknown import format {format!r}. Supported formats are {_supported_formats()}."
+        )
+
+    parsed = importer.parse(data)
+    digest = hashlib.sha256(data).hexdigest()
+    return save_import(tenant, entity, parsed, digest)

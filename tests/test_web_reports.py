@@ -209,7 +209,7 @@ def test_generate_short_period_shows_ready_report(client, login_as, entity, evid
     page = client.get(response["Location"])
     html = page.content.decode()
     assert page.status_code == 200
-    assert "50.0 %" in html
+    assert "50.0\N{NO-BREAK SPACE}%" in html
     assert "<svg" in html
     assert '<th scope="row" class="nowrap">CC6.1</th>' in html
     assert '<th scope="row" class="nowrap">CC7.2</th>' in html

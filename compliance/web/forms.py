@@ -4,6 +4,7 @@ import datetime as dt
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
 from django.utils import timezone
 
 from compliance.catalog.models import Regulation
@@ -39,6 +40,18 @@ def preset_period(preset, today):
     )
 
 
+class NoColonLabelsMixin:
+    """Render labels without Django's default trailing colon, as the page layout expects."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class LoginForm(NoColonLabelsMixin, AuthenticationForm):
+    pass
+
+
 class EntityChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
         return f"{obj.name} ({obj.get_entity_type_display()})"
@@ -48,7 +61,7 @@ def date_input(today):
     return forms.DateInput(format="%Y-%m-%d", attrs={"type": "date", "max": today.isoformat()})
 
 
-class ReportFilterForm(forms.Form):
+class ReportFilterForm(NoColonLabelsMixin, forms.Form):
     """The GET filters of the reports list; an empty field means no filter on it."""
 
     entity = EntityChoiceField(
@@ -84,13 +97,13 @@ class ReportFilterForm(forms.Form):
         return self.is_bound and any(self.cleaned_data.get(name) for name in self.fields)
 
 
-class ReportRequestForm(forms.Form):
+class ReportRequestForm(NoColonLabelsMixin, forms.Form):
     """A report request: entity, regulation and a period given by a preset or two dates."""
 
     entity = EntityChoiceField(queryset=Entity.objects.none(), empty_label=None)
     regulation = forms.ChoiceField(choices=Regulation.choices)
     period = forms.ChoiceField(
-        label="Period",
+        label="Preset",
         initial=CUSTOM_PERIOD,
         help_text="A preset ends today and replaces the dates below.",
     )
@@ -165,7 +178,7 @@ class ReportRequestForm(forms.Form):
             )
 
 
-class ApiKeyCreateForm(forms.Form):
+class ApiKeyCreateForm(NoColonLabelsMixin, forms.Form):
     """A new API key: a name for people, the role it acts with, and an optional lifetime."""
 
     name = forms.CharField(

@@ -35,8 +35,11 @@ def status_badge(value):
 
 @register.filter
 def percent(score):
-    """Format a compliance score as ``82.5 %``; templates handle ``None`` themselves."""
-    return f"{float(score):.1f} %"
+    """Format a compliance score as ``82.5 %`` with a no-break space, so ``%`` never wraps alone.
+
+    Templates handle a ``None`` score themselves.
+    """
+    return f"{float(score):.1f}\N{NO-BREAK SPACE}%"
 
 
 @register.filter

@@ -10,12 +10,14 @@ from django.views import View
 from django.views.generic import RedirectView
 
 from compliance.web.access import TenantRoleMixin, switch_tenant
+from compliance.web.forms import LoginForm
 
 logger = logging.getLogger(__name__)
 
 
 class LoginView(auth_views.LoginView):
     template_name = "web/login.html"
+    authentication_form = LoginForm
     redirect_authenticated_user = True
 
 

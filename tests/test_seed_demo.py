@@ -1,0 +1,196 @@
+"""The seed_demo command: demo tenant, users, entities, imports and generated history."""
+
+import datetime as dt
+import io
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import RequestFactory
+from rest_framework.exceptions import AuthenticationFailed
+
+from compliance.catalog.models import Control, Regulation
+from compliance.checks.models import Check, CheckSource, Finding
+from compliance.demo.seed import API_KEY_NAME, DEMO_PASSWORD
+from compliance.inventory.models import Entity, EntityType
+from compliance.keys.authentication import ApiKeyAuthentication
+from compliance.keys.models import ApiKey
+from compliance.tenancy.models import Membership, Tenant
+
+pytestmark = pytest.mark.django_db
+
+TODAY = dt.date(2026, 3, 31)
+KEY_LINE = re.compile(r"^Demo API key \(admin role\): (cmp_\S+)$", re.MULTILINE)
+
+
+def seed(today=TODAY):
+    """Run seed_demo and return ``(stdout, printed API key)``."""
+    stdout = io.StringIO()
+    call_command("seed_demo", "--today", today.isoformat(), stdout=stdout)
+    output = stdout.getvalue()
+    match = KEY_LINE.search(output)
+    assert match, output
+    return output, match.group(1)
+
+
+def authenticate(key):
+    request = RequestFactory().get("/api/", headers={"X-API-Key": key})
+    return ApiKeyAuthentication().authenticate(request)
+
+
+def row_counts():
+    return {
+        "tenants": Tenant.objects.count(),
+        "users": get_user_model().objects.count(),
+        "memberships": Membership.objects.count(),
+        "entities": Entity.objects.count(),
+        "checks": Check.objects.count(),
+        "findings": Finding.objects.count(),
+    }
+
+
+def test_seed_creates_tenant_and_logins():
+    output, _ = seed()
+
+    tenant = Tenant.objects.get(slug="demo")
+    assert tenant.name == "Demo Health AI"
+    assert tenant.time_zone == "Europe/Berlin"
+    roles = dict(Membership.objects.filter(tenant=tenant).values_list("user__username", "role"))
+    assert roles == {"officer": "officer", "auditor": "auditor", "admin": "admin"}
+    for username in roles:
+        assert get_user_model().objects.get(username=username).check_password(DEMO_PASSWORD)
+    assert f"Demo logins (password {DEMO_PASSWORD}):" in output
+    assert "  officer  Compliance officer" in output
+
+
+def test_seed_creates_all_entity_types():
+    seed()
+
+    entities = Entity.objects.filter(tenant__slug="demo")
+    assert sorted(entities.values_list("entity_type", flat=True)) == sorted(EntityType.values)
+    agent = entities.get(name="Claims triage agent")
+    assert agent.entity_type == EntityType.AGENT
+    assert agent.attributes["processes_phi"] is True
+
+
+def test_seed_imports_prowler_samples():
+    seed()
+
+    imported = Check.objects.filter(source=CheckSource.IMPORTED)
+    assert {check.entity.name for check in imported} == {"Claims triage agent"}
+    assert set(imported.values_list("source_name", flat=True)) == {"prowler"}
+    assert len(set(imported.values_list("source_digest", flat=True))) == 2
+    assert sorted(imported.values_list("regulation", flat=True)) == [
+        "HIPAA",
+        "ISO27001",
+        "ISO27001",
+        "SOC2",
+    ]
+    assert not imported.filter(is_demo=True).exists()
+
+
+def test_seed_history_covers_six_months():
+    seed()
+
+    history = Check.objects.filter(is_demo=True)
+    zone = Tenant.objects.get(slug="demo").zone
+    days = [
+        created.astimezone(zone).date() for created in history.values_list("created_at", flat=True)
+    ]
+    assert max(days) < TODAY
+    assert min(days) >= TODAY - dt.timedelta(weeks=26)
+    assert min(days) <= TODAY - dt.timedelta(weeks=24)
+    for entity in Entity.objects.filter(tenant__slug="demo"):
+        regulations = set(history.filter(entity=entity).values_list("regulation", flat=True))
+        assert regulations == set(Regulation.values)
+        weekly = history.filter(entity=entity, regulation=Regulation.GDPR).count()
+        assert 20 <= weekly <= 26
+
+
+def test_seed_history_findings_marked_demo():
+    seed()
+
+    findings = Finding.objects.filter(compliance_check__is_demo=True)
+    assert findings.exists()
+    assert not findings.exclude(evidence={"demo": True}).exists()
+    catalog = set(Control.objects.values_list("regulation", "control_id"))
+    used = set(findings.values_list("regulation", "control_id"))
+    assert used <= catalog
+    assert set(findings.values_list("severity", flat=True)) == {"low", "medium", "high", "critical"}
+    assert {"pass", "fail"} <= set(findings.values_list("status", flat=True))
+    for finding in Finding.objects.filter(compliance_check__is_demo=True)[:200]:
+        assert finding.observed_at == finding.compliance_check.created_at
+
+
+def test_seed_posture_improves():
+    seed()
+
+    findings = Finding.objects.filter(compliance_check__is_demo=True)
+    middle = dt.datetime.combine(TODAY - dt.timedelta(weeks=13), dt.time.min, tzinfo=dt.UTC)
+    early = findings.filter(observed_at__lt=middle)
+    late = findings.filter(observed_at__gte=middle)
+    early_rate = early.filter(status="pass").count() / early.count()
+    late_rate = late.filter(status="pass").count() / late.count()
+    assert late_rate > early_rate + 0.15
+
+
+def test_seed_twice_adds_nothing():
+    _, first_key = seed()
+    counts = row_counts()
+
+    output, second_key = seed()
+
+    assert row_counts() == counts
+    assert second_key != first_key
+    assert output.splitlines()[-1].startswith("Seeded demo: 0 entities, 0 checks and 0 findings")
+
+
+def test_seed_twice_rotates_api_key():
+    _, first_key = seed()
+
+    _, second_key = seed()
+
+    active = ApiKey.objects.active().filter(tenant__slug="demo", name=API_KEY_NAME)
+    assert active.count() == 1
+    assert ApiKey.objects.filter(tenant__slug="demo").count() == 2
+    with pytest.raises(AuthenticationFailed):
+        authenticate(first_key)
+    principal, api_key = authenticate(second_key)
+    assert api_key == active.get()
+    assert principal.role == "admin"
+    assert principal.tenant.slug == "demo"
+
+
+def test_seed_history_is_stable():
+    seed()
+    first = set(
+        Finding.objects.filter(compliance_check__is_demo=True).values_list(
+            "entity__name", "regulation", "observed_at", "control_id", "status", "severity"
+        )
+    )
+    Check.objects.filter(is_demo=True).delete()
+
+    seed()
+
+    second = set(
+        Finding.objects.filter(compliance_check__is_demo=True).values_list(
+            "entity__name", "regulation", "observed_at", "control_id", "status", "severity"
+        )
+    )
+    assert second == first
+
+
+def test_seed_later_day_adds_newer_checks():
+    seed()
+    before = Check.objects.filter(is_demo=True).count()
+
+    seed(today=TODAY + dt.timedelta(days=7))
+
+    assert Check.objects.filter(is_demo=True).count() > before
+
+
+def test_seed_rejects_bad_today():
+    with pytest.raises(CommandError, match="--today: expected a date such as 2026-03-31"):
+        call_command("seed_demo", "--today", "31.03.2026", stdout=io.StringIO())

@@ -230,8 +230,9 @@ def _score_dots(plot, points):
 
 
 def _empty_label(plot):
+    """Draw the empty-series label midway between the 50 % and 75 % gridlines, clear of both."""
     x = _fmt(plot.left + plot.width / 2)
-    y = _fmt(plot.top + plot.height / 2)
+    y = _fmt(plot.y_for(62.5))
     return (
         f'<text class="empty" x="{x}" y="{y}" text-anchor="middle" dominant-baseline="middle" '
         f'fill="currentColor" font-size="{FONT_SIZE + 2}">{escape(EMPTY_LABEL)}</text>'

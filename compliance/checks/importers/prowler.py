@@ -395,9 +395,9 @@ def _ocsf_record(item, index):
             f"({OCSF_DETECTION_FINDING})."
         )
 
-    resources = item.get("resources") or [{}]
+    resources = item.get("resources")
+    # Prowler writes one resource per finding, so only the first one is read.
     resource = resources[0] if isinstance(resources, list) and resources else {}
-    # NOTE: Prowler writes one resource per finding; further resources are ignored.
     region = _text(_member(resource, "region")) or _text(_member(item, "cloud.region"))
     return ProwlerRecord(
         label=label,

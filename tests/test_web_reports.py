@@ -148,8 +148,8 @@ def test_list_filters_by_entity_regulation_status(client, login_as, tenant, enti
 
     for params, expected in cases:
         response = client.get(LIST_URL, params)
-        shown = {report.pk for report in response.context["page"].object_list}
-        assert shown == {report.pk for report in expected}, params
+        listed_ids = {report.pk for report in response.context["page"].object_list}
+        assert listed_ids == {report.pk for report in expected}, params
 
 
 def test_list_filters_stay_in_page_links(client, login_as, entity):
@@ -163,7 +163,7 @@ def test_list_filters_stay_in_page_links(client, login_as, entity):
     assert '<option value="GDPR" selected>' in html
 
 
-def test_list_filter_with_no_match_says_so(client, login_as, entity):
+def test_list_filter_without_match_message(client, login_as, entity):
     login_as(Role.AUDITOR)
     make_report(entity)
 

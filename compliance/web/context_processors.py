@@ -12,7 +12,7 @@ def tenant(request):
     current_tenant = getattr(request, "tenant", None)
     return {
         "current_tenant": current_tenant,
-        # Pages show every date and time in the tenant's zone; other pages use TIME_ZONE.
+        # Tenant pages show dates and times in the tenant's zone, and other pages in TIME_ZONE.
         "display_time_zone": current_tenant.time_zone if current_tenant else settings.TIME_ZONE,
         "current_membership": membership,
         "tenant_memberships": getattr(request, "tenant_memberships", []),

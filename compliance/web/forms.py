@@ -18,7 +18,7 @@ PERIOD_PRESETS = {
     "last_90_days": "Last 90 days",
     "year_to_date": "Year to date",
 }
-# Only guards against typing mistakes such as 36500; a key may also never expire.
+# Guards against typing mistakes such as 36500. A key may also have no expiry at all.
 MAX_KEY_LIFETIME_DAYS = 3650
 
 
@@ -28,7 +28,7 @@ def tenant_today(tenant):
 
 
 def preset_period(preset, today):
-    """Return ``(start, end)`` of a period preset ending today; both days are inclusive."""
+    """Return ``(start, end)`` of a period preset that ends today, both days inclusive."""
     if preset == "last_30_days":
         return today - dt.timedelta(days=29), today
     if preset == "last_90_days":
@@ -36,7 +36,7 @@ def preset_period(preset, today):
     if preset == "year_to_date":
         return today.replace(month=1, day=1), today
     raise ValueError(
-        f"Unknown period preset {preset!r}; expected one of {', '.join(PERIOD_PRESETS)}"
+        f"Invalid period preset {preset!r}. Expected one of {', '.join(PERIOD_PRESETS)}."
     )
 
 
@@ -62,7 +62,7 @@ def date_input(today):
 
 
 class ReportFilterForm(NoColonLabelsMixin, forms.Form):
-    """The GET filters of the reports list; an empty field means no filter on it."""
+    """The GET filters of the reports list, where an empty field means no filter on it."""
 
     entity = EntityChoiceField(
         queryset=Entity.objects.none(), required=False, empty_label="All entities"

@@ -1,8 +1,9 @@
 """Turn a ready report's stored ``summary`` and ``findings`` into rows for the detail page.
 
-The stored JSON is the signed report, so this module only reads it: it orders
-the counts for people, parses the ISO timestamps so templates can show them in
-the tenant's time zone, and looks up the titles of controls without evidence.
+The report digest covers the stored JSON, so this module never changes it.
+It orders the counts for people and parses the ISO timestamps, so templates can
+show them in the tenant's time zone. It also looks up the titles of controls
+without evidence.
 """
 
 import datetime as dt

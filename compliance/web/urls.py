@@ -1,3 +1,4 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from compliance.web.views import account, api_keys, reports
@@ -6,7 +7,8 @@ app_name = "web"
 urlpatterns = [
     path("", account.HomeView.as_view(), name="home"),
     path("login/", account.LoginView.as_view(), name="login"),
-    path("logout/", account.LogoutView.as_view(), name="logout"),
+    # Django's LogoutView accepts only POST, so a link or an image cannot end the session.
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tenant/", account.TenantSwitchView.as_view(), name="tenant-switch"),
     path("reports/", reports.ReportListView.as_view(), name="report-list"),
     path("reports/new/", reports.ReportCreateView.as_view(), name="report-new"),

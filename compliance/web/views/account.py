@@ -21,10 +21,6 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-class LogoutView(auth_views.LogoutView):
-    """Log out on POST only, so a link or an image cannot end the session."""
-
-
 class HomeView(RedirectView):
     pattern_name = "web:report-list"
 

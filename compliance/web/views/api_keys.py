@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 def key_state(api_key, now):
-    """Return ``revoked``, ``expired`` or ``active``; revocation wins over expiry."""
+    """Return ``revoked``, ``expired`` or ``active``, where revocation wins over expiry."""
     if api_key.revoked_at is not None:
         return "revoked"
     if api_key.expires_at is not None and api_key.expires_at <= now:

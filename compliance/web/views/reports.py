@@ -44,7 +44,7 @@ class ReportDetailView(TenantRoleMixin, View):
 
 
 class ReportCreateView(TenantRoleMixin, View):
-    """Request a report through ``request_report``; short periods are ready on redirect."""
+    """Request a report through ``request_report``, which generates short periods at once."""
 
     required_role = Role.OFFICER
 

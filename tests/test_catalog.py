@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from compliance.catalog.canonical import canonical_control_id
-from compliance.catalog.loader import CATALOG_FILE, read_catalog
+from compliance.catalog.loader import CATALOG_FILE, read_catalog, sync_catalog
 from compliance.catalog.models import Control, Regulation
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -168,3 +168,18 @@ def test_catalog_rows_keep_file_order():
     assert control.group == "Technical Safeguards (45 CFR § 164.312)"
     first_hipaa = Control.objects.filter(regulation=Regulation.HIPAA).order_by("sort_key").first()
     assert first_hipaa.control_id == "164.308(a)(1)"
+
+
+@pytest.mark.django_db
+def test_sync_catalog_removes_stale_controls():
+    Control.objects.create(
+        regulation="HIPAA", control_id="164.312(a)", title="Old spelling", catalog_version="old"
+    )
+    before = Control.objects.count()
+
+    changed = sync_catalog()
+
+    assert changed == 1
+    assert Control.objects.count() == before - 1
+    assert not Control.objects.filter(control_id="164.312(a)").exists()
+    assert sync_catalog() == 0

@@ -21,14 +21,15 @@ def read_catalog(path=CATALOG_FILE):
 
 @transaction.atomic
 def sync_catalog(path=CATALOG_FILE):
-    """Insert or update every control in the catalog file; return the number of controls.
+    """Make the Control table equal the catalog file; return the number of rows changed.
 
-    Running it again with the same file changes nothing, so it is safe after
-    every migration.
+    Controls missing from the file are deleted. Running it again with the
+    same file changes nothing, so it is safe after every migration.
     """
     existing = {(c.regulation, c.control_id): c for c in Control.objects.all()}
-    to_create, to_update = [], []
+    to_create, to_update, in_file = [], [], set()
     for position, (regulation, control_id, title, group) in enumerate(read_catalog(path)):
+        in_file.add((regulation.value, control_id))
         control = existing.get((regulation.value, control_id))
         values = {
             "title": title,
@@ -43,6 +44,8 @@ def sync_catalog(path=CATALOG_FILE):
                 setattr(control, field, value)
             to_update.append(control)
 
+    stale = [control.pk for key, control in existing.items() if key not in in_file]
+    Control.objects.filter(pk__in=stale).delete()
     Control.objects.bulk_create(to_create)
     Control.objects.bulk_update(to_update, ["title", "group", "sort_key", "catalog_version"])
-    return len(to_create) + len(to_update)
+    return len(to_create) + len(to_update) + len(stale)

@@ -166,14 +166,15 @@ class ReportRequestForm(NoColonLabelsMixin, forms.Form):
         if end > self.today:
             self.add_error(
                 "period_end",
-                f"The end date {end.isoformat()} is in the future; "
-                f"the latest allowed end date is today, {self.today.isoformat()}.",
+                f"The end date {end.isoformat()} is in the future. "
+                f"The latest allowed end date is today, {self.today.isoformat()}.",
             )
+
         days = (end - start).days + 1
         if days > settings.REPORT_MAX_DAYS:
             self.add_error(
                 None,
-                f"The period is {days} days long; the maximum is "
+                f"The period is {days} days long, but the maximum is "
                 f"{settings.REPORT_MAX_DAYS} days. Choose a later start date.",
             )
 

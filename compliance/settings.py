@@ -191,3 +191,6 @@ LOGGING = {
 # Serve files straight from the static folders as well, so a demo started
 # without collectstatic still has its stylesheets and fonts.
 WHITENOISE_USE_FINDERS = True
+
+# Shown in page titles, the PDF cover and the PDF metadata.
+PRODUCT_NAME = os.environ.get("PRODUCT_NAME", "AI Compliance")

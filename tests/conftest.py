@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
@@ -21,7 +22,7 @@ from compliance.checks.models import (
 )
 from compliance.inventory.models import Entity, EntityType
 from compliance.keys.models import ApiKey
-from compliance.tenancy.models import Role, Tenant
+from compliance.tenancy.models import Membership, Role, Tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,6 +49,35 @@ def other_entity(other_tenant):
     return Entity.objects.create(
         tenant=other_tenant, entity_type=EntityType.MODEL, name="Globex model"
     )
+
+
+MEMBER_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_member(tenant):
+    """Return a function that creates a user with one membership of the given role."""
+
+    def make(role, username=None, member_of=None):
+        user = get_user_model().objects.create_user(
+            username or f"{role}-user", password=MEMBER_PASSWORD
+        )
+        Membership.objects.create(user=user, tenant=member_of or tenant, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def login_as(client, make_member):
+    """Return a function that logs the test client in as a new member with a role."""
+
+    def login(role, **kwargs):
+        user = make_member(role, **kwargs)
+        client.force_login(user)
+        return user
+
+    return login
 
 
 @pytest.fixture

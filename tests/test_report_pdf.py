@@ -188,7 +188,7 @@ class TestReportPdfContent:
         cover = page_texts(pdf_bytes)[0]
 
         assert "Compliance report" in cover
-        assert "MAIP Compliance" in cover
+        assert "AI Compliance" in cover
         assert "Klinikum Nord" in cover
         assert "Triage assistant" in cover
         assert "Agent" in cover
@@ -277,7 +277,7 @@ class TestReportPdfContent:
         metadata = PdfReader(io.BytesIO(pdf_bytes)).metadata
 
         assert metadata.title == f"Compliance report {report.public_id}"
-        assert metadata.author == "MAIP Compliance"
+        assert metadata.author == "AI Compliance"
 
     def test_demo_line_on_cover(self, clinic, media_root):
         tenant, entity = clinic

@@ -16,17 +16,6 @@ KEYS_URL = reverse("web:api-key-list")
 PLAINTEXT_PATTERN = re.compile(r'value="(cmp_[0-9a-f]{12}_[^"]+)"')
 
 
-@pytest.fixture
-def login_as(client, tenant):
-    def login(role):
-        user = get_user_model().objects.create_user(f"{role}-user", password="unused-password")
-        Membership.objects.create(user=user, tenant=tenant, role=role)
-        client.force_login(user)
-        return user
-
-    return login
-
-
 def revoke_url(api_key):
     return reverse("web:api-key-revoke", kwargs={"key_id": api_key.pk})
 

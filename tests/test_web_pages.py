@@ -11,36 +11,13 @@ from django.urls import reverse
 from compliance.reports.models import Report, ReportStatus
 from compliance.tenancy.models import Membership, Role
 from compliance.web.access import SESSION_TENANT_KEY
-
-PASSWORD = "correct horse battery staple"
+from tests.conftest import MEMBER_PASSWORD as PASSWORD
 
 TENANT_PAGES = [
     reverse("web:report-list"),
     reverse("web:report-new"),
     reverse("web:api-key-list"),
 ]
-
-
-@pytest.fixture
-def make_member(tenant):
-    """Return a function that creates a user with one membership of the given role."""
-
-    def make(role, username=None, member_of=None):
-        user = get_user_model().objects.create_user(username or f"{role}-user", password=PASSWORD)
-        Membership.objects.create(user=user, tenant=member_of or tenant, role=role)
-        return user
-
-    return make
-
-
-@pytest.fixture
-def login_as(client, make_member):
-    def login(role, **kwargs):
-        user = make_member(role, **kwargs)
-        client.force_login(user)
-        return user
-
-    return login
 
 
 def test_login_page_labels_every_input(client, db):

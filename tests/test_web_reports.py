@@ -4,7 +4,6 @@ import datetime as dt
 import hashlib
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
@@ -13,22 +12,11 @@ from compliance.checks.models import FindingStatus
 from compliance.inventory.models import Entity, EntityType
 from compliance.reports.models import Report, ReportStatus
 from compliance.reports.services import request_report
-from compliance.tenancy.models import Membership, Role
+from compliance.tenancy.models import Role
 from compliance.web.forms import tenant_today
 
 LIST_URL = reverse("web:report-list")
 NEW_URL = reverse("web:report-new")
-
-
-@pytest.fixture
-def login_as(client, tenant):
-    def login(role):
-        user = get_user_model().objects.create_user(f"{role}-user", password="unused-password")
-        Membership.objects.create(user=user, tenant=tenant, role=role)
-        client.force_login(user)
-        return user
-
-    return login
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from compliance.checks.filters import CheckFilter
 from compliance.checks.models import Check
 from compliance.inventory.models import Entity
 from compliance.reports.models import Report, ReportStatus, parse_report_public_id
+from compliance.reports.pdf import ensure_pdf
 from compliance.reports.services import request_report
 from compliance.tenancy.models import Role
 
@@ -95,8 +96,6 @@ class ReportPdfView(APIView):
             raise Conflict("The report is still generating; poll it until its status is ready.")
         if report.status == ReportStatus.FAILED:
             raise Conflict(f"The report failed and has no PDF: {report.error}")
-
-        from compliance.reports.pdf import ensure_pdf
 
         ensure_pdf(report)
         filename = report.public_id.replace(":", "-") + ".pdf"

@@ -35,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 TEMPLATE = "reports/report_pdf.html"
 STYLESHEET = "reports/report_pdf.css"
-DEFAULT_PRODUCT_NAME = "MAIP Compliance"
 CHART_WIDTH = 640
 CHART_HEIGHT = 220
 
@@ -194,7 +193,7 @@ def pdf_context(report):
     zone = report.tenant.zone
     regulation_label = _label(Regulation, report.regulation)
     return {
-        "product_name": getattr(settings, "PRODUCT_NAME", DEFAULT_PRODUCT_NAME),
+        "product_name": settings.PRODUCT_NAME,
         "report": report,
         "stylesheet_url": static_file_url(STYLESHEET),
         "document_title": f"Compliance report {report.public_id}",

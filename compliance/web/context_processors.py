@@ -11,6 +11,7 @@ def tenant(request):
     role = membership.role if membership else None
     current_tenant = getattr(request, "tenant", None)
     return {
+        "product_name": settings.PRODUCT_NAME,
         "current_tenant": current_tenant,
         # Tenant pages show dates and times in the tenant's zone, and other pages in TIME_ZONE.
         "display_time_zone": current_tenant.time_zone if current_tenant else settings.TIME_ZONE,

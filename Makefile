@@ -22,6 +22,7 @@ install: $(VENV)/.installed
 run: install
 	mkdir -p var
 	$(MANAGE) migrate --noinput
+	$(MANAGE) collectstatic --noinput --verbosity 0
 	$(MANAGE) seed_demo
 	PORT=$(PORT) bin/serve
 

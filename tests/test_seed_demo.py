@@ -17,6 +17,7 @@ from compliance.demo.seed import API_KEY_NAME, DEMO_PASSWORD
 from compliance.inventory.models import Entity, EntityType
 from compliance.keys.authentication import ApiKeyAuthentication
 from compliance.keys.models import ApiKey
+from compliance.reports.models import Report, ReportStatus
 from compliance.tenancy.models import Membership, Tenant
 
 pytestmark = pytest.mark.django_db
@@ -48,6 +49,7 @@ def row_counts():
         "entities": Entity.objects.count(),
         "checks": Check.objects.count(),
         "findings": Finding.objects.count(),
+        "reports": Report.objects.count(),
     }
 
 
@@ -194,3 +196,19 @@ def test_seed_later_day_adds_newer_checks():
 def test_seed_rejects_bad_today():
     with pytest.raises(CommandError, match="--today: expected a date such as 2026-03-31"):
         call_command("seed_demo", "--today", "31.03.2026", stdout=io.StringIO())
+
+
+def test_seed_generates_ready_reports():
+    seed()
+
+    reports = Report.objects.order_by("regulation")
+    assert [(report.regulation, report.status) for report in reports] == [
+        ("EU_AI_ACT", ReportStatus.READY),
+        ("HIPAA", ReportStatus.READY),
+        ("SOC2", ReportStatus.READY),
+    ]
+    soc2 = reports.get(regulation="SOC2")
+    assert soc2.period_end == TODAY
+    assert soc2.period_days == 90
+    assert soc2.summary["checks"]["total"] > 0
+    assert soc2.digest.startswith("sha256:")

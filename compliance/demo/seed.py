@@ -33,6 +33,8 @@ from compliance.checks.models import (
 )
 from compliance.inventory.models import Entity, EntityType
 from compliance.keys.models import ApiKey
+from compliance.reports.models import Report
+from compliance.reports.services import request_report
 from compliance.tenancy.models import Membership, Role, Tenant
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,8 @@ SEVERITY_WEIGHTS = {
 SAMPLES_DIR = Path(__file__).resolve().parent / "data" / "prowler"
 PROWLER_SAMPLES = ("example_output_azure.csv", "example_output_aws.ocsf.json")
 IMPORT_ENTITY_NAME = "Claims triage agent"
+# Reports ready in a new demo: (regulation, period length in days), ending today.
+DEMO_REPORTS = [(Regulation.SOC2, 90), (Regulation.HIPAA, 28), (Regulation.EU_AI_ACT, 180)]
 
 ENTITIES = [
     {
@@ -240,6 +244,7 @@ class SeedResult:
     files_imported: int = 0
     files_already_imported: int = 0
     keys_revoked: int = 0
+    reports_created: int = 0
 
 
 def _tenant():
@@ -454,6 +459,23 @@ def _history(tenant, entities, today):
     return checks, findings
 
 
+def _reports(tenant, entity, users, today):
+    """Generate the demo reports once, so a new demo has reports to open."""
+    if Report.objects.for_tenant(tenant).exists():
+        return 0
+    for regulation, days in DEMO_REPORTS:
+        request_report(
+            tenant=tenant,
+            entity=entity,
+            regulation=regulation,
+            period_start=today - dt.timedelta(days=days - 1),
+            period_end=today,
+            user=users["officer"],
+            in_background=False,
+        )
+    return len(DEMO_REPORTS)
+
+
 def seed_demo(today=None):
     """Create or complete the demo tenant and return a ``SeedResult``.
 
@@ -483,6 +505,7 @@ def seed_demo(today=None):
         Finding.objects.bulk_create(findings, batch_size=2000)
         result.checks_created = len(checks)
         result.findings_created = len(findings)
+        result.reports_created = _reports(tenant, entities[IMPORT_ENTITY_NAME], users, today)
 
     logger.info(
         "seeded demo tenant %s: %d entities, %d checks, %d findings created, %d key(s) revoked",

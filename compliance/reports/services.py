@@ -45,9 +45,21 @@ def runs_in_background(period_start, period_end):
 
 
 def request_report(
-    *, tenant, entity, regulation, period_start, period_end, user=None, api_key=None
+    *,
+    tenant,
+    entity,
+    regulation,
+    period_start,
+    period_end,
+    user=None,
+    api_key=None,
+    in_background=None,
 ):
-    """Create a report; generate it now for short periods, or queue it for the worker."""
+    """Create a report; generate it now for short periods, or queue it for the worker.
+
+    ``in_background`` overrides the choice by period length, for callers such
+    as offline commands that may wait.
+    """
     report = Report.objects.create(
         tenant=tenant,
         entity=entity,
@@ -66,7 +78,9 @@ def request_report(
         period_end,
     )
 
-    if runs_in_background(period_start, period_end):
+    if in_background is None:
+        in_background = runs_in_background(period_start, period_end)
+    if in_background:
         from compliance.reports.tasks import generate_report_task
 
         transaction.on_commit(lambda: generate_report_task.enqueue(str(report.pk)))

@@ -48,5 +48,6 @@ class Command(BaseCommand):
             f"Seeded demo: {result.entities_created} entities, {result.checks_created} checks "
             f"and {result.findings_created} findings created, {result.files_imported} Prowler "
             f"files imported ({result.files_already_imported} already there), "
+            f"{result.reports_created} reports generated, "
             f"{result.keys_revoked} old demo key(s) revoked."
         )

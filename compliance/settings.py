@@ -39,11 +39,13 @@ DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEMO:
-        raise ImproperlyConfigured("SECRET_KEY is missing; set it, or COMPLIANCE_DEMO=1 for a demo")
+        raise ImproperlyConfigured(
+            "SECRET_KEY is missing. Set it, or set COMPLIANCE_DEMO=1 for a demo."
+        )
     SECRET_KEY = "demo-only-secret-key-never-use-in-production"  # noqa: S105
 
 # API key secrets are stored as HMAC-SHA256 with a pepper kept apart from
-# SECRET_KEY. JSON object of pepper id -> pepper; new keys use the highest id.
+# SECRET_KEY. It is a JSON object of pepper id to pepper, and new keys use the highest id.
 _peppers_raw = os.environ.get("API_KEY_PEPPERS", "")
 if _peppers_raw:
     try:
@@ -55,7 +57,9 @@ if _peppers_raw:
 elif DEMO:
     API_KEY_PEPPERS = {1: "demo-only-api-key-pepper"}
 else:
-    raise ImproperlyConfigured("API_KEY_PEPPERS is missing; set it, or COMPLIANCE_DEMO=1")
+    raise ImproperlyConfigured(
+        "API_KEY_PEPPERS is missing. Set it, or set COMPLIANCE_DEMO=1 for a demo."
+    )
 if not API_KEY_PEPPERS:
     raise ImproperlyConfigured("API_KEY_PEPPERS must contain at least one pepper")
 

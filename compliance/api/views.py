@@ -1,4 +1,4 @@
-"""The v1 compliance endpoints. Views orchestrate; rules live in the domain apps."""
+"""The v1 compliance endpoints. Views orchestrate, and the rules live in the domain apps."""
 
 import uuid
 
@@ -93,7 +93,7 @@ class ReportPdfView(APIView):
     def get(self, request, report_id):
         report = tenant_report(request, report_id)
         if report.status == ReportStatus.GENERATING:
-            raise Conflict("The report is still generating; poll it until its status is ready.")
+            raise Conflict("The report is still generating. Poll it until its status is ready.")
         if report.status == ReportStatus.FAILED:
             raise Conflict(f"The report failed and has no PDF: {report.error}")
 

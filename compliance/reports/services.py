@@ -55,7 +55,7 @@ def request_report(
     api_key=None,
     in_background=None,
 ):
-    """Create a report; generate it now for short periods, or queue it for the worker.
+    """Create a report, then generate it now for a short period or queue it for the worker.
 
     ``in_background`` overrides the choice by period length, for callers such
     as offline commands that may wait.

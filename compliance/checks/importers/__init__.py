@@ -4,12 +4,18 @@ import hashlib
 from pathlib import Path
 
 from compliance.checks.importers.base import ImportFileError, ImportResult, save_import
+from compliance.checks.importers.garak import GarakImporter
 from compliance.checks.importers.prowler import ProwlerCsvImporter, ProwlerOcsfImporter
 
 __all__ = ["IMPORTERS", "ImportFileError", "ImportResult", "detect_format", "import_results"]
 
 IMPORTERS = {
-    importer.format: importer for importer in (ProwlerOcsfImporter(), ProwlerCsvImporter())
+    importer.format: importer
+    for importer in (
+        ProwlerOcsfImporter(),
+        ProwlerCsvImporter(),
+        GarakImporter(),
+    )
 }
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from compliance.checks.importers.base import ImportFileError, ImportResult, save_import
 from compliance.checks.importers.garak import GarakImporter
+from compliance.checks.importers.oscal import OscalAssessmentResultsImporter
 from compliance.checks.importers.prowler import ProwlerCsvImporter, ProwlerOcsfImporter
 
 __all__ = ["IMPORTERS", "ImportFileError", "ImportResult", "detect_format", "import_results"]
@@ -15,6 +16,7 @@ IMPORTERS = {
         ProwlerOcsfImporter(),
         ProwlerCsvImporter(),
         GarakImporter(),
+        OscalAssessmentResultsImporter(),
     )
 }
 

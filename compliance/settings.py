@@ -198,3 +198,60 @@ WHITENOISE_USE_FINDERS = True
 
 # Shown in page titles, the PDF cover and the PDF metadata.
 PRODUCT_NAME = os.environ.get("PRODUCT_NAME", "AI Compliance")
+
+# ---------------------------------------------------------------------------
+# Audit trail, bearer-token (JWT) authentication and rate limits.
+# ---------------------------------------------------------------------------
+
+
+def env_int(name, default, minimum=0):
+    """Parse an integer environment variable of at least ``minimum``."""
+    raw = os.environ.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+INSTALLED_APPS += ["compliance.audit"]
+
+# The request id is set right after the session middleware, before
+# authentication and before any view records an audit event.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1,
+    "compliance.audit.middleware.RequestIdMiddleware",
+)
+
+# How many reverse proxies in front of the app append to X-Forwarded-For.
+# 0 trusts none, and the client address is REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# Failed logins and failed API authentications recorded per client address
+# and minute. Later ones that minute are counted in one warning log line.
+AUDIT_UNAUTHENTICATED_EVENTS_PER_MINUTE = env_int("AUDIT_UNAUTHENTICATED_EVENTS_PER_MINUTE", 60)
+
+# Bearer tokens: inert until one key source (PEM text, PEM file or local
+# JWKS file) is set. See compliance/keys/jwt.py for the rules.
+JWT_ALGORITHM = os.environ.get("JWT_ALGORITHM", "RS256")
+JWT_PUBLIC_KEY = os.environ.get("JWT_PUBLIC_KEY", "")
+JWT_PUBLIC_KEY_FILE = os.environ.get("JWT_PUBLIC_KEY_FILE", "")
+JWT_JWKS_FILE = os.environ.get("JWT_JWKS_FILE", "")
+JWT_ISSUER = os.environ.get("JWT_ISSUER", "")
+JWT_AUDIENCE = env_list("JWT_AUDIENCE")
+JWT_LEEWAY_SECONDS = env_int("JWT_LEEWAY_SECONDS", 30)
+JWT_SUBJECT_FIELD = os.environ.get("JWT_SUBJECT_FIELD", "username")
+
+# Requests per API key or bearer-token subject, in DRF's rate syntax. Empty
+# disables the limit.
+API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "600/minute")
+
+# The login page rejects further attempts (429) after this many failed ones
+# for one username, or from one client address, within the window.
+LOGIN_FAILURE_LIMIT_PER_USERNAME = env_int("LOGIN_FAILURE_LIMIT_PER_USERNAME", 5, minimum=1)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env_int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", 20, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60, minimum=1)

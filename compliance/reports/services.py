@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from compliance.audit.models import AuditAction, AuditOutcome
+from compliance.audit.services import origin_request_id, record_event
 from compliance.reports.aggregation import build_report, isoformat_z
 from compliance.reports.models import Report, ReportStatus
 
@@ -80,6 +82,14 @@ def request_report(
 
     if in_background is None:
         in_background = runs_in_background(period_start, period_end)
+    record_event(
+        AuditAction.REPORT_REQUESTED,
+        tenant=tenant,
+        user=None if api_key else user,
+        api_key=api_key,
+        target=report,
+        details=report_audit_details(report, in_background=in_background),
+    )
     if in_background:
         from compliance.reports.tasks import generate_report_task
 
@@ -103,6 +113,7 @@ def generate(report):
         report.status = ReportStatus.FAILED
         report.error = f"Aggregation failed: {exc.__class__.__name__}"
         report.save(update_fields=["status", "error"])
+        record_generated(report, AuditOutcome.FAILURE)
         return report
 
     report.summary = summary
@@ -112,4 +123,40 @@ def generate(report):
     report.digest = compute_digest(report)
     report.save(update_fields=["summary", "findings", "generated_at", "status", "digest"])
     logger.info("report %s ready, digest %s", report.public_id, report.digest)
+    record_generated(report, AuditOutcome.SUCCESS)
     return report
+
+
+def report_audit_details(report, **extra):
+    return {
+        "report_id": report.public_id,
+        "entity_id": str(report.entity_id),
+        "regulation": report.regulation,
+        "period_start": report.period_start.isoformat(),
+        "period_end": report.period_end.isoformat(),
+        **extra,
+    }
+
+
+def record_generated(report, outcome):
+    """Record the end of a report's generation under the request that asked for it.
+
+    The requester is the actor. In the background worker there is no request,
+    so the event takes the request id of the ``report_requested`` event,
+    which ties the two together.
+    """
+    details = report_audit_details(report, status=report.status)
+    if report.digest:
+        details["digest"] = report.digest
+    if report.error:
+        details["error"] = report.error
+    record_event(
+        AuditAction.REPORT_GENERATED,
+        tenant=report.tenant,
+        user=None if report.requested_by_key_id else report.requested_by,
+        api_key=report.requested_by_key,
+        target=report,
+        outcome=outcome,
+        details=details,
+        request_id=origin_request_id(AuditAction.REPORT_REQUESTED, report),
+    )

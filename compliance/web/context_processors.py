@@ -19,4 +19,5 @@ def tenant(request):
         "tenant_memberships": getattr(request, "tenant_memberships", []),
         "can_generate_reports": role is not None and Role.allows(role, Role.OFFICER),
         "can_manage_api_keys": role is not None and Role.allows(role, Role.ADMIN),
+        "can_view_audit_trail": role is not None and Role.allows(role, Role.ADMIN),
     }

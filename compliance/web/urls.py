@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from compliance.web.views import account, api_keys, reports
+from compliance.web.views import account, api_keys, audit, reports
 
 app_name = "web"
 urlpatterns = [
@@ -20,4 +20,5 @@ urlpatterns = [
         api_keys.ApiKeyRevokeView.as_view(),
         name="api-key-revoke",
     ),
+    path("settings/audit/", audit.AuditEventListView.as_view(), name="audit-list"),
 ]

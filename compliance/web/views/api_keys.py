@@ -9,6 +9,8 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
 
+from compliance.audit.models import AuditAction
+from compliance.audit.services import record_request_event
 from compliance.keys.models import ApiKey
 from compliance.tenancy.models import Role
 from compliance.web.access import TenantRoleMixin, get_for_tenant
@@ -24,6 +26,16 @@ def key_state(api_key, now):
     if api_key.expires_at is not None and api_key.expires_at <= now:
         return "expired"
     return "active"
+
+
+def key_audit_details(api_key):
+    """Return what the audit trail keeps about a key: never its secret or hash."""
+    return {
+        "name": api_key.name,
+        "key_prefix": api_key.display_prefix,
+        "role": api_key.role,
+        "expires_at": api_key.expires_at,
+    }
 
 
 def key_rows(tenant):
@@ -67,6 +79,9 @@ class ApiKeyListView(TenantRoleMixin, View):
             api_key.role,
             request.tenant.pk,
         )
+        record_request_event(
+            request, AuditAction.KEY_CREATED, target=api_key, details=key_audit_details(api_key)
+        )
         new_key = {"key": api_key, "plaintext": plaintext}
         return self.render_page(request, ApiKeyCreateForm(), new_key=new_key, status=201)
 
@@ -96,6 +111,9 @@ class ApiKeyRevokeView(TenantRoleMixin, View):
             request.user.pk,
             api_key.display_prefix,
             request.tenant.pk,
+        )
+        record_request_event(
+            request, AuditAction.KEY_REVOKED, target=api_key, details=key_audit_details(api_key)
         )
         messages.success(request, f"The key “{api_key.name}” is revoked and no longer works.")
         return redirect("web:api-key-list")

@@ -8,6 +8,8 @@ from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.views import View
 
+from compliance.audit.models import AuditAction
+from compliance.audit.services import record_request_event
 from compliance.reports.models import Report, ReportStatus
 from compliance.reports.pdf import ensure_pdf
 from compliance.reports.services import request_report
@@ -86,6 +88,12 @@ class ReportPdfView(TenantRoleMixin, View):
             return render(request, "web/reports/not_ready.html", {"report": report}, status=409)
 
         ensure_pdf(report)
+        record_request_event(
+            request,
+            AuditAction.PDF_DOWNLOADED,
+            target=report,
+            details={"report_id": report.public_id, "pdf_sha256": report.pdf_sha256},
+        )
         return pdf_response(report)
 
 

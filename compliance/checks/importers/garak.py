@@ -9,8 +9,8 @@ its kind. The importer reads the kinds below and skips all others, such as
 * ``eval`` gives the result of one probe scored by one detector. Each one
   becomes findings.
 * ``completion`` gives the run's ``end_time``.
-* ``digest`` (written at the end of a run by garak 0.13 and later) gives
-  each probe's tags and each probe and detector pair's DEFCON rating.
+* ``digest`` (the last line of reports of recent versions) gives each
+  probe's tags and each probe and detector pair's DEFCON rating.
 
 Mapping: a probe maps to controls through its OWASP LLM Top 10 tags
 (``owasp:llm01`` ...), and ``garak_mappings/owasp_llm_controls.csv`` maps
@@ -21,26 +21,30 @@ list. Otherwise they come from ``garak_mappings/probe_owasp_tags.csv``. An
 
 Conversions:
 
-* Counts: the ``eval`` entry comes in two shapes. garak before 0.13 wrote
-  ``passed`` and ``total``. Later versions write ``passed``,
-  ``total_evaluated`` (passes plus failures), ``total_processed`` (also
-  counting outputs that no detector scored) and ``fails`` and ``nones``.
-  ``total`` is read as ``total_evaluated``. Old reports prefix the
-  detector with ``detector.``, which is dropped.
+* Counts: the ``eval`` entry comes in two shapes. Older garak versions
+  wrote ``passed`` and ``total``. Newer ones (0.13.3 and 0.14.0 in the
+  bundled samples) write ``passed``, ``total_evaluated`` (passes plus
+  failures), ``total_processed`` (also counting outputs that the detector
+  did not score) and ``fails`` and ``nones``. ``total`` is read as
+  ``total_evaluated``. Old reports prefix the detector with
+  ``detector.``, which is dropped.
 * Status: pass when every evaluated output passed, fail when any failed,
   and not assessed when no output was evaluated (garak prints SKIP).
 * Severity: the digest's ``absolute_defcon`` for the probe and detector
   when the report has one, else a DEFCON derived from the pass rate with
   the same bounds that garak uses for ``absolute_defcon``. See
-  ``DEFCON_SEVERITIES`` and ``PASS_RATE_DEFCON_BOUNDS``.
+  ``DEFCON_SEVERITIES`` and ``PASS_RATE_DEFCON_BOUNDS``. The digest's
+  ``detector_defcon`` is not used, because for most probes it rates the
+  result against garak's calibration models rather than fixed bounds (in
+  the bundled digest it rates a 56% failure rate DEFCON 5).
 * Time: ``init.start_time`` is the check's ``created_at``, and the
   ``completion`` entry's ``end_time`` its ``completed_at`` (the start time
   if the run has no ``completion``).
 
 NOTE: garak writes ``start_time`` and ``end_time`` in the scanning
-machine's local time without a UTC offset. They are read as UTC, so an
-import is off by the scanner's offset from UTC. A time that carries an
-offset keeps it.
+machine's local time (``datetime.now()``) without a UTC offset. They are
+read as UTC, so an import is off by the scanner's offset from UTC. A time
+that carries an offset keeps it.
 """
 
 import csv

@@ -12,8 +12,8 @@ from pypdf import PdfReader
 
 from compliance.catalog.models import Severity
 from compliance.checks.models import FindingStatus
+from compliance.lib.canonical_json import canonical_json
 from compliance.reports.models import Report
-from compliance.reports.services import canonical_json
 from compliance.tenancy.models import Role
 from tests.conftest import Api, assert_status
 
@@ -24,7 +24,7 @@ FINDING_KEYS = {"finding_id", "severity", "title", "description"}
 
 
 def report_request(entity, days, end=None, **overrides):
-    end = end or timezone.localdate()
+    end = end or entity.tenant.today()
     body = {
         "entity_type": entity.entity_type,
         "entity_id": str(entity.pk),
@@ -105,6 +105,8 @@ class TestCheckList:
             ({"agent_id": ""}, "agent_id"),
             ({"frameworks": "soc2"}, "frameworks"),
             ([("limit", "5"), ("limit", "6")], "limit"),
+            ({"limit": " 5"}, "limit"),
+            ({"offset": "+5"}, "offset"),
         ],
     )
     def test_list_rejects_bad_parameters(self, api, params, field):
@@ -115,6 +117,22 @@ class TestCheckList:
         assert body["code"] == "invalid_parameter"
         assert field in body["details"]
         assert field in body["message"]
+
+    def test_list_reports_every_bad_parameter(self, api):
+        params = {"limit": "0", "offset": "-1", "framework": "x", "status": "y", "agent_id": "z"}
+
+        response = api.get("/v1/compliance/reports", params=params)
+
+        assert_status(response, 400)
+        assert set(response.json()["details"]) == set(params)
+
+    def test_errors_are_json_whatever_accept(self, live_server, db):
+        response = Api(live_server.url, "").get(
+            "/v1/compliance/reports", headers={"Accept": "text/html"}
+        )
+
+        assert_status(response, 401)
+        assert response.json()["code"] == "unauthenticated"
 
     def test_list_scoped_to_key_tenant(self, live_server, other_tenant, issue_key, soc2_history):
         outsider = Api(live_server.url, issue_key(other_tenant))
@@ -240,6 +258,8 @@ class TestReportGeneration:
             ({"period_end": "2026/03/01"}, "period_end"),
             ({"period_start": "2026-03-10", "period_end": "2026-03-01"}, "period_end"),
             ({"period_start": "2020-01-01", "period_end": "2026-01-01"}, "period_end"),
+            ({"period_start": "0001-01-01", "period_end": "0001-01-02"}, "period_start"),
+            ({"period_end": "9999-12-31"}, "period_end"),
             ({"regulation": "PCI"}, "regulation"),
             ({"entity_type": "robot"}, "entity_type"),
             ({"entity_id": "123"}, "entity_id"),
@@ -251,6 +271,21 @@ class TestReportGeneration:
         assert_status(response, 400)
         assert field in response.json()["details"]
         assert Report.objects.count() == 0
+
+    def test_future_end_is_400(self, api, entity, tenant):
+        tomorrow = tenant.today() + dt.timedelta(days=1)
+        body = report_request(entity, 5, end=tomorrow)
+
+        response = api.post("/v1/compliance/reports", json=body)
+
+        assert_status(response, 400)
+        assert "in the future" in response.json()["details"]["period_end"][0]
+
+    def test_array_body_message(self, api):
+        response = api.post("/v1/compliance/reports", json=["not", "an", "object"])
+
+        assert_status(response, 400)
+        assert "non_field_errors" not in response.json()["message"]
 
     def test_malformed_json_is_400(self, api):
         response = api.post(

@@ -13,7 +13,6 @@ from compliance.inventory.models import Entity, EntityType
 from compliance.reports.models import Report, ReportStatus
 from compliance.reports.services import request_report
 from compliance.tenancy.models import Role
-from compliance.web.forms import tenant_today
 
 LIST_URL = reverse("web:report-list")
 NEW_URL = reverse("web:report-new")
@@ -21,7 +20,7 @@ NEW_URL = reverse("web:report-new")
 
 @pytest.fixture
 def today(tenant):
-    return tenant_today(tenant)
+    return tenant.today()
 
 
 @pytest.fixture

@@ -6,7 +6,12 @@ of the body, so the shape stays flat.
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -15,12 +20,19 @@ from rest_framework.views import set_rollback
 logger = logging.getLogger(__name__)
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state of the resource."
     default_code = "conflict"
 
 
+# Codes for DRF's own exceptions; the project's exceptions use their default_code.
 CODES = {
     exceptions.ValidationError: "invalid_parameter",
     exceptions.ParseError: "malformed_request",
@@ -32,7 +44,6 @@ CODES = {
     exceptions.NotAcceptable: "not_acceptable",
     exceptions.UnsupportedMediaType: "unsupported_media_type",
     exceptions.Throttled: "rate_limited",
-    Conflict: "conflict",
 }
 
 
@@ -41,10 +52,11 @@ def error_body(code, message, details=None):
 
 
 def _validation_message(details):
-    if isinstance(details, dict):
-        fields = ", ".join(sorted(details))
-        return f"Invalid value for: {fields}."
-    return "Invalid request."
+    fields = [name for name in details if name != "non_field_errors"]
+    if fields:
+        return f"Invalid value for: {', '.join(sorted(fields))}."
+    messages = details.get("non_field_errors") or ["Invalid request."]
+    return str(messages[0])
 
 
 def exception_handler(exc, context):
@@ -53,6 +65,8 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
+        exc = PayloadTooLarge(str(exc))
 
     if not isinstance(exc, exceptions.APIException):
         logger.exception("unhandled error in %s", context["view"].__class__.__name__)
@@ -66,7 +80,10 @@ def exception_handler(exc, context):
     if getattr(exc, "wait", None):
         headers["Retry-After"] = str(int(exc.wait))
 
-    code = next((value for cls, value in CODES.items() if isinstance(exc, cls)), "error")
+    code = next(
+        (value for cls, value in CODES.items() if isinstance(exc, cls)),
+        getattr(exc, "default_code", "error"),
+    )
     if isinstance(exc, exceptions.ValidationError):
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         body = error_body(code, _validation_message(details), details)

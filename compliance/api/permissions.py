@@ -24,9 +24,20 @@ class HasTenantRole(permissions.BasePermission):
             raise exceptions.PermissionDenied("X-Tenant-ID does not match the API key's tenant.")
         request.tenant = tenant
 
+        if not _handles(view, request.method):
+            return True  # The view answers 405 Method Not Allowed.
         required = getattr(view, "required_roles", {}).get(request.method, Role.ADMIN)
         if not Role.allows(principal.role, required):
             raise exceptions.PermissionDenied(
                 f"This operation needs the {Role(required).label.lower()} role or higher."
             )
         return True
+
+
+def _handles(view, method):
+    name = method.lower()
+    return name in view.http_method_names and hasattr(view, name)
+
+
+# Reading needs an auditor, the least role; views add their write methods.
+READ_ROLES = {"GET": Role.AUDITOR, "HEAD": Role.AUDITOR, "OPTIONS": Role.AUDITOR}

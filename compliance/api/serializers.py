@@ -4,18 +4,21 @@ import datetime as dt
 import re
 from collections import defaultdict
 
-from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from compliance.catalog.models import Regulation
 from compliance.checks.models import Finding
 from compliance.inventory.models import EntityType
 from compliance.reports.aggregation import isoformat_z
-from compliance.reports.services import report_document
+from compliance.reports.services import report_document, validate_period
 
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+@extend_schema_field(OpenApiTypes.DATE)
 class StrictDateField(serializers.Field):
     """A calendar date written exactly as ``YYYY-MM-DD`` that exists."""
 
@@ -54,18 +57,11 @@ class ReportRequestSerializer(serializers.Serializer):
     period_end = StrictDateField()
 
     def validate(self, attrs):
-        start, end = attrs["period_start"], attrs["period_end"]
-        if end < start:
-            raise serializers.ValidationError({"period_end": ["Must be on or after period_start."]})
-        days = (end - start).days + 1
-        if days > settings.REPORT_MAX_DAYS:
-            raise serializers.ValidationError(
-                {
-                    "period_end": [
-                        f"The period is {days} days; the maximum is {settings.REPORT_MAX_DAYS}."
-                    ]
-                }
-            )
+        tenant = self.context["tenant"]
+        try:
+            validate_period(tenant, attrs["period_start"], attrs["period_end"])
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
         return attrs
 
 
@@ -124,3 +120,21 @@ def report_body(report):
     if report.error:
         document["error"] = report.error
     return document
+
+
+class ReportSummarySerializer(serializers.Serializer):
+    """A report in the aggregated report list: everything but the per-control findings."""
+
+    id = serializers.CharField(source="public_id")
+    entity_type = serializers.CharField(source="entity.entity_type")
+    entity_id = serializers.UUIDField()
+    regulation = serializers.CharField()
+    period_start = serializers.DateField()
+    period_end = serializers.DateField()
+    status = serializers.CharField()
+    summary = serializers.JSONField(allow_null=True)
+    generated_at = serializers.DateTimeField(allow_null=True)
+    digest = serializers.SerializerMethodField()
+
+    def get_digest(self, report) -> str | None:
+        return report.digest or None

@@ -1,15 +1,41 @@
 from django.urls import path
+from drf_spectacular.views import (
+    SpectacularJSONAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
+from rest_framework.permissions import AllowAny
 
-from compliance.api import views
+from compliance.api import entities, keys, views
 
 app_name = "api"
+
+# The schema and its reference pages are public, so client authors can read them.
+PUBLIC = {"authentication_classes": [], "permission_classes": [AllowAny]}
+
 urlpatterns = [
+    path("openapi.json", SpectacularJSONAPIView.as_view(**PUBLIC), name="openapi"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="api:openapi", **PUBLIC), name="docs"),
+    path("redoc", SpectacularRedocView.as_view(url_name="api:openapi", **PUBLIC), name="redoc"),
     path("compliance/reports", views.ComplianceReportsView.as_view(), name="reports"),
     path(
-        "compliance/reports/<str:report_id>", views.ReportDetailView.as_view(), name="report-detail"
+        "compliance/aggregated-reports",
+        views.AggregatedReportListView.as_view(),
+        name="aggregated-reports",
     ),
     path(
-        "compliance/reports/<str:report_id>/pdf", views.ReportPdfView.as_view(), name="report-pdf"
+        "compliance/reports/<str:report_id>",
+        views.ReportDetailView.as_view(),
+        name="report-detail",
+    ),
+    path(
+        "compliance/reports/<str:report_id>/pdf",
+        views.ReportPdfView.as_view(),
+        name="report-pdf",
     ),
     path("compliance/checks/<str:check_id>", views.CheckDetailView.as_view(), name="check-detail"),
+    path("entities", entities.EntityListView.as_view(), name="entities"),
+    path("entities/<str:entity_id>", entities.EntityDetailView.as_view(), name="entity-detail"),
+    path("api-keys", keys.ApiKeyListView.as_view(), name="api-keys"),
+    path("api-keys/<str:key_id>", keys.ApiKeyDetailView.as_view(), name="api-key-detail"),
 ]

@@ -1,51 +1,104 @@
 """The v1 compliance endpoints. Views orchestrate, and the rules live in the domain apps."""
 
-import uuid
-
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from compliance.api import schema
 from compliance.api.errors import Conflict
-from compliance.api.params import (
-    apply_filterset,
-    limit_offset,
-    reject_unknown_and_repeated,
+from compliance.api.filtering import StrictFilterBackend
+from compliance.api.idempotency import idempotent
+from compliance.api.pagination import StrictLimitOffsetPagination
+from compliance.api.params import limit_offset, parse_uuid, validate_query
+from compliance.api.permissions import READ_ROLES
+from compliance.api.serializers import (
+    ReportRequestSerializer,
+    ReportSummarySerializer,
+    check_items,
+    report_body,
 )
-from compliance.api.serializers import ReportRequestSerializer, check_items, report_body
 from compliance.checks.filters import CheckFilter
 from compliance.checks.models import Check
 from compliance.inventory.models import Entity
+from compliance.reports.filters import ReportFilter
 from compliance.reports.models import Report, ReportStatus, parse_report_public_id
 from compliance.reports.pdf import ensure_pdf
 from compliance.reports.services import request_report
 from compliance.tenancy.models import Role
 
-READ = {"GET": Role.AUDITOR, "HEAD": Role.AUDITOR, "OPTIONS": Role.AUDITOR}
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Repeat a request safely: the same key and body return the first answer.",
+)
 
 
 class ComplianceReportsView(APIView):
     """``GET``: the check list of the hosted API. ``POST``: generate a period report."""
 
-    required_roles = {**READ, "POST": Role.OFFICER}
+    required_roles = {**READ_ROLES, "POST": Role.OFFICER}
     list_parameters = {"agent_id", "framework", "status", "limit", "offset"}
 
+    @extend_schema(
+        operation_id="list_compliance_reports",
+        summary="List compliance check results",
+        parameters=[
+            OpenApiParameter("agent_id", OpenApiTypes.UUID, description="Any entity's UUID."),
+            OpenApiParameter(
+                "framework",
+                OpenApiTypes.STR,
+                enum=["soc2", "iso27001", "gdpr", "hipaa", "eu_ai_act"],
+                description="Any letter case.",
+            ),
+            OpenApiParameter(
+                "status",
+                OpenApiTypes.STR,
+                enum=["pending", "passed", "failed", "partial"],
+                description="Any letter case.",
+            ),
+            *schema.PAGE_PARAMETERS,
+        ],
+        responses={200: schema.CheckListSerializer},
+    )
     def get(self, request):
         params = request.query_params
-        reject_unknown_and_repeated(params, self.list_parameters)
+        filterset = CheckFilter(params, queryset=Check.objects.for_tenant(request.tenant))
+        validate_query(params, self.list_parameters, filterset)
         limit, offset = limit_offset(params)
 
-        checks = apply_filterset(CheckFilter, params, Check.objects.for_tenant(request.tenant))
+        checks = filterset.qs
         total = checks.count()
         page = list(checks.order_by("-created_at", "-id")[offset : offset + limit])
         return Response({"items": check_items(page), "total": total})
 
+    @extend_schema(
+        operation_id="create_compliance_report",
+        summary="Generate an aggregated report",
+        parameters=[IDEMPOTENCY_HEADER],
+        request=ReportRequestSerializer,
+        responses={
+            201: OpenApiResponse(schema.ReportSerializer, description="Generated, status ready."),
+            202: OpenApiResponse(
+                schema.ReportSerializer, description="Queued, status generating; poll Location."
+            ),
+            409: OpenApiResponse(description="The same Idempotency-Key is still in progress."),
+            413: OpenApiResponse(description="The body is larger than 1 MiB."),
+            415: OpenApiResponse(description="The body is not application/json."),
+            422: OpenApiResponse(description="The Idempotency-Key was used with another body."),
+        },
+    )
     def post(self, request):
-        serializer = ReportRequestSerializer(data=request.data)
+        return idempotent("create_compliance_report", self.create_report, request)
+
+    def create_report(self, request):
+        serializer = ReportRequestSerializer(data=request.data, context={"tenant": request.tenant})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
 
@@ -69,6 +122,22 @@ class ComplianceReportsView(APIView):
         return Response(report_body(report), status=code, headers={"Location": location})
 
 
+class AggregatedReportListView(generics.ListAPIView):
+    """Period reports of the tenant, newest first, without their per-control findings."""
+
+    required_roles = READ_ROLES
+    serializer_class = ReportSummarySerializer
+    pagination_class = StrictLimitOffsetPagination
+    filter_backends = [StrictFilterBackend]
+    filterset_class = ReportFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Report.objects.none()
+        reports = Report.objects.for_tenant(self.request.tenant).select_related("entity")
+        return reports.order_by("-created_at", "-id")
+
+
 def tenant_report(request, report_id):
     """Return the tenant's report for a ``maip-report:<ULID>`` id, or raise 400/404."""
     report_uuid = parse_report_public_id(report_id)
@@ -81,15 +150,23 @@ def tenant_report(request, report_id):
 
 
 class ReportDetailView(APIView):
-    required_roles = READ
+    required_roles = READ_ROLES
 
+    @extend_schema(operation_id="get_compliance_report", responses={200: schema.ReportSerializer})
     def get(self, request, report_id):
         return Response(report_body(tenant_report(request, report_id)))
 
 
 class ReportPdfView(APIView):
-    required_roles = READ
+    required_roles = READ_ROLES
 
+    @extend_schema(
+        operation_id="get_compliance_report_pdf",
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY),
+            409: OpenApiResponse(description="The report is generating or failed."),
+        },
+    )
     def get(self, request, report_id):
         report = tenant_report(request, report_id)
         if report.status == ReportStatus.GENERATING:
@@ -111,12 +188,10 @@ class ReportPdfView(APIView):
 
 
 class CheckDetailView(APIView):
-    required_roles = READ
+    required_roles = READ_ROLES
 
+    @extend_schema(operation_id="get_compliance_check", responses={200: schema.CheckItemSerializer})
     def get(self, request, check_id):
-        try:
-            check_uuid = uuid.UUID(check_id)
-        except ValueError:
-            raise ValidationError({"check_id": [f"Must be a UUID, got {check_id!r}."]}) from None
+        check_uuid = parse_uuid(check_id, "check_id")
         check = get_object_or_404(Check.objects.for_tenant(request.tenant), pk=check_uuid)
         return Response(check_items([check])[0])

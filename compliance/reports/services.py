@@ -1,15 +1,16 @@
 """State changes of a report: request, generate, fail. The pages and the API both call these."""
 
 import hashlib
-import json
 import logging
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from compliance.audit.models import AuditAction, AuditOutcome
 from compliance.audit.services import origin_request_id, record_event
+from compliance.lib.canonical_json import canonical_json
 from compliance.reports.aggregation import build_report, isoformat_z
 from compliance.reports.models import Report, ReportStatus
 
@@ -32,14 +33,49 @@ def report_document(report):
     }
 
 
-def canonical_json(document):
-    """Serialise ``document`` with sorted keys, no spaces and UTF-8, for hashing."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def compute_digest(report):
     """Return ``sha256:<hex>`` over the canonical JSON of the ready report."""
     return "sha256:" + hashlib.sha256(canonical_json(report_document(report))).hexdigest()
+
+
+def validate_period(tenant, period_start, period_end):
+    """Raise a ValidationError naming the field unless the period can be reported on.
+
+    A period runs from ``period_start`` to ``period_end``, both included, ends
+    no later than today in the tenant's time zone (a later end would freeze a
+    score for days that have not happened), starts no earlier than
+    ``REPORT_MIN_DATE`` and lasts at most ``REPORT_MAX_DAYS`` days.
+    """
+    today = tenant.today()
+    if period_end < period_start:
+        raise ValidationError(
+            {
+                "period_end": f"The end date {period_end.isoformat()} is before the start "
+                f"date {period_start.isoformat()}."
+            }
+        )
+    if period_end > today:
+        raise ValidationError(
+            {
+                "period_end": f"The end date {period_end.isoformat()} is in the future. The "
+                f"latest allowed end date is today, {today.isoformat()} ({tenant.time_zone})."
+            }
+        )
+    if period_start < settings.REPORT_MIN_DATE:
+        raise ValidationError(
+            {
+                "period_start": f"The start date {period_start.isoformat()} is too early. "
+                f"Reports cover dates from {settings.REPORT_MIN_DATE.isoformat()}."
+            }
+        )
+    days = (period_end - period_start).days + 1
+    if days > settings.REPORT_MAX_DAYS:
+        raise ValidationError(
+            {
+                "period_end": f"The period is {days} days long, but the maximum is "
+                f"{settings.REPORT_MAX_DAYS} days. Choose a later start date."
+            }
+        )
 
 
 def runs_in_background(period_start, period_end):

@@ -6,6 +6,7 @@ import zoneinfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 
 def validate_time_zone(value):
@@ -55,6 +56,10 @@ class Tenant(models.Model):
     @property
     def zone(self):
         return zoneinfo.ZoneInfo(self.time_zone)
+
+    def today(self):
+        """Return the current date in the tenant's time zone."""
+        return timezone.now().astimezone(self.zone).date()
 
 
 class Membership(models.Model):

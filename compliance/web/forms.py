@@ -3,13 +3,14 @@
 import datetime as dt
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from compliance.catalog.models import Regulation
 from compliance.inventory.models import Entity
 from compliance.reports.models import ReportStatus
+from compliance.reports.services import validate_period
 from compliance.tenancy.models import Role
 
 CUSTOM_PERIOD = "custom"
@@ -20,11 +21,6 @@ PERIOD_PRESETS = {
 }
 # Guards against typing mistakes such as 36500. A key may also have no expiry at all.
 MAX_KEY_LIFETIME_DAYS = 3650
-
-
-def tenant_today(tenant):
-    """Return today's date in the tenant's time zone, which bounds report periods."""
-    return timezone.now().astimezone(tenant.zone).date()
 
 
 def preset_period(preset, today):
@@ -112,6 +108,7 @@ class ReportRequestForm(NoColonLabelsMixin, forms.Form):
 
     def __init__(self, *args, tenant, today, **kwargs):
         super().__init__(*args, **kwargs)
+        self.tenant = tenant
         self.today = today
         self.fields["entity"].queryset = Entity.objects.for_tenant(tenant)
         self.fields["period"].choices = self._period_choices()
@@ -156,27 +153,12 @@ class ReportRequestForm(NoColonLabelsMixin, forms.Form):
                 self.add_error(name, message)
 
     def _validate_period(self, start, end):
-        if end < start:
-            self.add_error(
-                "period_end",
-                f"The end date {end.isoformat()} is before the start date {start.isoformat()}.",
-            )
-            return
-
-        if end > self.today:
-            self.add_error(
-                "period_end",
-                f"The end date {end.isoformat()} is in the future. "
-                f"The latest allowed end date is today, {self.today.isoformat()}.",
-            )
-
-        days = (end - start).days + 1
-        if days > settings.REPORT_MAX_DAYS:
-            self.add_error(
-                None,
-                f"The period is {days} days long, but the maximum is "
-                f"{settings.REPORT_MAX_DAYS} days. Choose a later start date.",
-            )
+        try:
+            validate_period(self.tenant, start, end)
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                for message in messages:
+                    self.add_error(field, message)
 
 
 class ApiKeyCreateForm(NoColonLabelsMixin, forms.Form):

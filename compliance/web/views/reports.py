@@ -15,7 +15,7 @@ from compliance.reports.pdf import ensure_pdf
 from compliance.reports.services import request_report
 from compliance.tenancy.models import Role
 from compliance.web.access import TenantRoleMixin, get_for_tenant
-from compliance.web.forms import ReportFilterForm, ReportRequestForm, tenant_today
+from compliance.web.forms import ReportFilterForm, ReportRequestForm
 from compliance.web.report_display import ready_report_context
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class ReportCreateView(TenantRoleMixin, View):
         return redirect("web:report-detail", report_id=report.pk)
 
     def make_form(self, request, data=None):
-        return ReportRequestForm(data, tenant=request.tenant, today=tenant_today(request.tenant))
+        return ReportRequestForm(data, tenant=request.tenant, today=request.tenant.today())
 
     def render_form(self, request, form):
         has_entities = form.fields["entity"].queryset.exists()

@@ -209,7 +209,7 @@ def test_import_results_format_option(tenant, entity):
 
 
 def test_import_results_unknown_format_choice(tenant, entity):
-    with pytest.raises(CommandError, match="invalid choice: 'garak'"):
+    with pytest.raises(CommandError, match="invalid choice: 'nessus'"):
         run(
             "import_results",
             str(AWS_OCSF),
@@ -218,7 +218,7 @@ def test_import_results_unknown_format_choice(tenant, entity):
             "--entity",
             str(entity.pk),
             "--format",
-            "garak",
+            "nessus",
         )
 
 

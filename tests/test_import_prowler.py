@@ -455,5 +455,5 @@ def test_explicit_format_reads_undetectable_file(tenant, entity):
 
 
 def test_unknown_format_rejected(tenant, entity):
-    with pytest.raises(ImportFileError, match="Unknown import format 'garak'"):
-        import_results(tenant, entity, AZURE_CSV, format="garak")
+    with pytest.raises(ImportFileError, match="Unknown import format 'nessus'"):
+        import_results(tenant, entity, AZURE_CSV, format="nessus")

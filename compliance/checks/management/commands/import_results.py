@@ -17,8 +17,9 @@ def counted(number, noun):
 
 class Command(BaseCommand):
     help = (
-        "Import a Prowler OCSF JSON or CSV file as checks of one entity, one check per "
-        "regulation with mapped findings. Importing the same file again changes nothing."
+        "Import scanner output (Prowler OCSF JSON or CSV, a garak run report, or NIST OSCAL "
+        "assessment results) as checks of one entity, one check per regulation with mapped "
+        "findings. Importing the same file again changes nothing."
     )
 
     def add_arguments(self, parser):

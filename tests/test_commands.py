@@ -1,17 +1,19 @@
 """The operator commands: create_tenant, create_api_key and import_results."""
 
 import io
+import re
 import uuid
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from compliance.checks.models import Check, Finding
 from compliance.inventory.models import Entity, EntityType
 from compliance.keys.models import ApiKey, parse_key
-from compliance.tenancy.models import Tenant
+from compliance.tenancy.models import Membership, Tenant
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = REPOSITORY / "compliance" / "demo" / "data" / "prowler"
@@ -264,3 +266,52 @@ def test_import_results_malformed_file(tenant, entity, tmp_path):
     assert "stored nothing" in message
     assert "CSV row 1 (line 2): invalid STATUS 'MAYBE'" in message
     assert not Check.objects.exists()
+
+
+def test_create_member_new_user(tenant):
+    stdout = io.StringIO()
+
+    call_command(
+        "create_member",
+        "--tenant",
+        tenant.slug,
+        "--username",
+        "dana",
+        "--role",
+        "auditor",
+        stdout=stdout,
+    )
+
+    password = re.search(r"Password for new user dana: (\S+)", stdout.getvalue()).group(1)
+    user = get_user_model().objects.get(username="dana")
+    assert user.check_password(password)
+    assert Membership.objects.get(user=user, tenant=tenant).role == "auditor"
+    assert stdout.getvalue().splitlines()[-1] == (f"Added dana as Auditor in tenant {tenant.slug}.")
+
+
+def test_create_member_existing_user_keeps_password(tenant, other_tenant):
+    user = get_user_model().objects.create_user("erin", password="kept-password")
+    Membership.objects.create(user=user, tenant=tenant, role="auditor")
+    stdout = io.StringIO()
+
+    call_command(
+        "create_member",
+        "--tenant",
+        tenant.slug,
+        "--username",
+        "erin",
+        "--role",
+        "admin",
+        stdout=stdout,
+    )
+
+    user.refresh_from_db()
+    assert user.check_password("kept-password")
+    assert "Password" not in stdout.getvalue()
+    assert Membership.objects.get(user=user, tenant=tenant).role == "admin"
+    assert not Membership.objects.filter(user=user, tenant=other_tenant).exists()
+
+
+def test_create_member_unknown_tenant(db):
+    with pytest.raises(CommandError, match="Tenant 'nowhere' not found"):
+        call_command("create_member", "--tenant", "nowhere", "--username", "x", "--role", "admin")

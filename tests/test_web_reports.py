@@ -159,7 +159,7 @@ def test_list_filter_without_match_message(client, login_as, entity):
     assert "No reports match these filters." in html
 
 
-def test_list_ignores_foreign_entity_filter(client, login_as, entity, other_entity):
+def test_list_rejects_foreign_entity_filter(client, login_as, entity, other_entity):
     login_as(Role.AUDITOR)
     make_report(entity)
 
@@ -167,6 +167,17 @@ def test_list_ignores_foreign_entity_filter(client, login_as, entity, other_enti
 
     assert response.status_code == 200
     assert "Select a valid choice" in response.content.decode()
+    assert list(response.context["page"].object_list) == []
+
+
+def test_list_invalid_filter_lists_nothing(client, login_as, entity):
+    login_as(Role.AUDITOR)
+    make_report(entity)
+
+    response = client.get(LIST_URL, {"regulation": "PCI", "status": "bogus"})
+
+    assert response.status_code == 200
+    assert list(response.context["page"].object_list) == []
 
 
 def test_list_status_badge(client, login_as, entity):

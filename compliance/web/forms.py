@@ -75,11 +75,16 @@ class ReportFilterForm(NoColonLabelsMixin, forms.Form):
         self.fields["entity"].queryset = Entity.objects.for_tenant(tenant)
 
     def filter(self, reports):
-        """Return ``reports`` narrowed by every valid, non-empty filter."""
+        """Return ``reports`` narrowed by the filters, or none when a filter is invalid.
+
+        An invalid filter shows its error and an empty list, never the
+        unfiltered list, which a reader could take for the filtered one.
+        """
         if not self.is_bound:
             return reports
+        if not self.is_valid():
+            return reports.none()
 
-        self.is_valid()
         data = self.cleaned_data
         if data.get("entity"):
             reports = reports.filter(entity=data["entity"])

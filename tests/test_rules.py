@@ -157,6 +157,7 @@ def test_rules_not_applicable_to_other_types():
                 result = evaluate_rule(compiled, entity_type, case["pass"])
                 assert result.status == FindingStatus.NOT_APPLICABLE, compiled.rule.id
                 assert result.evidence["entity_type"] == entity_type
+                assert f"not to {entity_type} entities" in result.description
                 checked += 1
     assert checked > 0
 
@@ -555,3 +556,36 @@ def test_vocabulary_validation(rules_dir, facts, expected):
 
     assert expected in str(raised.value)
     assert FACTS_FILE_NAME in str(raised.value)
+
+
+# The documented example
+
+
+def documented_example():
+    text = (REPOSITORY / "docs" / "rules.md").read_text(encoding="utf-8")
+    section = text.split("## Example attributes", 1)[1]
+    block = section.split("```json\n", 1)[1].split("\n```", 1)[0]
+    return json.loads(block)
+
+
+def test_documented_example_outcomes():
+    facts = {**documented_example(), "owner": "Claims Operations"}
+    expected_failures = {
+        ("SOC2", "CC6.2"),
+        ("ISO27001", "A.5.17"),
+        ("HIPAA", "164.308(a)(5)(ii)(D)"),
+        ("HIPAA", "164.312(b)"),
+        ("EU_AI_ACT", "Art. 27"),
+    }
+
+    failures, unexpected = set(), []
+    for regulation, compiled_set in shipped_rules().items():
+        for compiled in compiled_set.rules:
+            result = evaluate_rule(compiled, EntityType.AGENT, facts)
+            if result.status == FindingStatus.FAIL:
+                failures.add((regulation.value, compiled.rule.control_id))
+            elif result.status == FindingStatus.NOT_ASSESSED:
+                unexpected.append((regulation.value, compiled.rule.id))
+
+    assert unexpected == []
+    assert failures == expected_failures

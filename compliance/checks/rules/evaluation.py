@@ -113,7 +113,9 @@ def _run(compiled, bound):
 
 def _not_applicable(rule, entity_type):
     applies_to = sorted(rule.entity_types)
-    description = f"The rule applies to {', '.join(applies_to)} entities, not to a {entity_type}."
+    description = (
+        f"The rule applies to {', '.join(applies_to)} entities, not to {entity_type} entities."
+    )
     return RuleResult(
         status=FindingStatus.NOT_APPLICABLE,
         description=description,

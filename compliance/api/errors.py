@@ -51,6 +51,29 @@ def error_body(code, message, details=None):
     return {"code": code, "message": message, "details": details or {}}
 
 
+def flatten_details(details, prefix=""):
+    """Flatten nested validation errors to ``{"findings[2].status": [messages]}``."""
+    if isinstance(details, dict):
+        flat = {}
+        for name, value in details.items():
+            if name == "non_field_errors" and prefix:
+                key = prefix
+            elif isinstance(name, int):
+                key = f"{prefix}[{name}]"
+            else:
+                key = f"{prefix}.{name}" if prefix else str(name)
+            flat.update(flatten_details(value, key))
+        return flat
+    if isinstance(details, list) and any(isinstance(item, dict | list) for item in details):
+        flat = {}
+        for index, item in enumerate(details):
+            if item:
+                flat.update(flatten_details(item, f"{prefix}[{index}]"))
+        return flat
+    messages = details if isinstance(details, list) else [details]
+    return {prefix or "non_field_errors": [str(message) for message in messages]}
+
+
 def _validation_message(details):
     fields = [name for name in details if name != "non_field_errors"]
     if fields:
@@ -85,7 +108,7 @@ def exception_handler(exc, context):
         getattr(exc, "default_code", "error"),
     )
     if isinstance(exc, exceptions.ValidationError):
-        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        details = flatten_details(exc.detail)
         body = error_body(code, _validation_message(details), details)
     else:
         body = error_body(code, str(exc.detail))

@@ -36,6 +36,30 @@ class StrictDateField(serializers.Field):
         return value.isoformat()
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
+class AwareDateTimeField(serializers.Field):
+    """An ISO 8601 timestamp that carries its time zone offset (``Z`` or ``+02:00``)."""
+
+    default_error_messages = {
+        "invalid": "Must be an ISO 8601 timestamp such as 2026-03-01T12:00:00Z, got {value!r}.",
+        "naive": "Must include a time zone offset such as Z or +02:00, got {value!r}.",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        try:
+            value = dt.datetime.fromisoformat(data)
+        except ValueError:
+            self.fail("invalid", value=data)
+        if value.tzinfo is None:
+            self.fail("naive", value=data)
+        return value
+
+    def to_representation(self, value):
+        return isoformat_z(value)
+
+
 class CaseInsensitiveChoiceField(serializers.ChoiceField):
     """A choice accepted in any letter case and returned in its stored spelling."""
 

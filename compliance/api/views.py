@@ -32,13 +32,6 @@ from compliance.reports.pdf import ensure_pdf
 from compliance.reports.services import request_report
 from compliance.tenancy.models import Role
 
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="Repeat a request safely: the same key and body return the first answer.",
-)
-
 
 class ComplianceReportsView(APIView):
     """``GET``: the check list of the hosted API. ``POST``: generate a period report."""
@@ -81,7 +74,7 @@ class ComplianceReportsView(APIView):
     @extend_schema(
         operation_id="create_compliance_report",
         summary="Generate an aggregated report",
-        parameters=[IDEMPOTENCY_HEADER],
+        parameters=[schema.IDEMPOTENCY_HEADER],
         request=ReportRequestSerializer,
         responses={
             201: OpenApiResponse(schema.ReportSerializer, description="Generated, status ready."),

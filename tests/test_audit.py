@@ -575,6 +575,7 @@ def test_audit_page_date_range_in_tenant_zone(client, login_as, tenant):
     assert names(date_from="2026-01-10", date_to="2026-01-10") == ["dated"]
     assert names(date_from="2026-01-09", date_to="2026-01-09") == []
     assert "dated" not in names(date_from="2026-01-11")
+    assert "dated" in names(date_from="0001-01-01", date_to="9999-12-31")
 
 
 def test_audit_page_rejects_reversed_dates(client, login_as, tenant):
@@ -665,6 +666,20 @@ def test_audit_api_filters_and_pages(client, tenant, admin_key):
     assert [item["actor_name"] for item in page["items"]] == ["creator-3", "creator-2"]
     assert [item["actor_name"] for item in failures["items"]] == ["x"]
     assert dated["total"] == 5
+
+
+@pytest.mark.urls("tests.audit_urls")
+@pytest.mark.parametrize(
+    ("date_from", "date_to"),
+    [("0001-01-01", "9999-12-31"), ("0001-01-02", "9999-12-30"), ("9999-12-31", "9999-12-31")],
+)
+def test_audit_api_extreme_dates(client, tenant, admin_key, date_from, date_to):
+    make_event(tenant)
+
+    response = api_get(client, admin_key, date_from=date_from, date_to=date_to)
+
+    assert_status(response, 200)
+    assert response.json()["total"] == (0 if date_from.startswith("9999") else 2)
 
 
 @pytest.mark.urls("tests.audit_urls")

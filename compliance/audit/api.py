@@ -2,13 +2,49 @@
 
 import datetime as dt
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from compliance.api.params import limit_offset, validate_query
 from compliance.audit.filters import AuditEventFilter
-from compliance.audit.models import AuditEvent
+from compliance.audit.models import AuditAction, AuditEvent, AuditOutcome
 from compliance.tenancy.models import Role
+
+
+class AuditEventItemSerializer(serializers.Serializer):
+    """The OpenAPI description of one item, which ``event_item`` builds by hand."""
+
+    id = serializers.UUIDField()
+    occurred_at = serializers.DateTimeField()
+    action = serializers.ChoiceField(choices=AuditAction.choices)
+    outcome = serializers.ChoiceField(choices=AuditOutcome.choices)
+    actor_name = serializers.CharField(allow_blank=True)
+    actor_user_id = serializers.IntegerField(allow_null=True)
+    actor_key_id = serializers.UUIDField(allow_null=True)
+    target_type = serializers.CharField(allow_blank=True)
+    target_id = serializers.CharField(allow_blank=True)
+    request_id = serializers.CharField(allow_blank=True)
+    client_address = serializers.IPAddressField(allow_null=True)
+    details = serializers.DictField()
+
+
+class AuditEventPageSerializer(serializers.Serializer):
+    items = AuditEventItemSerializer(many=True)
+    total = serializers.IntegerField()
+
+
+QUERY_PARAMETERS = [
+    OpenApiParameter("action", OpenApiTypes.STR, enum=AuditAction.values, description="Any case."),
+    OpenApiParameter("actor", OpenApiTypes.STR, description="Part of the actor's name, any case."),
+    OpenApiParameter("outcome", OpenApiTypes.STR, enum=AuditOutcome.values),
+    OpenApiParameter("date_from", OpenApiTypes.DATE, description="First day, UTC, inclusive."),
+    OpenApiParameter("date_to", OpenApiTypes.DATE, description="Last day, UTC, inclusive."),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, 1..100 (default 25)."),
+    OpenApiParameter("offset", OpenApiTypes.INT, description="Items to skip (default 0)."),
+]
 
 
 def isoformat_z(value):
@@ -16,7 +52,7 @@ def isoformat_z(value):
 
 
 def event_item(event):
-    """Return one event as the API serves it, with ids as strings or ``None`` when absent."""
+    """Return one event as the API serves it, with ``None`` for an absent actor id or address."""
     return {
         "id": str(event.pk),
         "occurred_at": isoformat_z(event.occurred_at),
@@ -45,6 +81,12 @@ class AuditEventListView(APIView):
     required_roles = {"GET": Role.ADMIN, "HEAD": Role.ADMIN, "OPTIONS": Role.ADMIN}
     parameters = {"action", "actor", "outcome", "date_from", "date_to", "limit", "offset"}
 
+    @extend_schema(
+        operation_id="list_audit_events",
+        summary="List the tenant's audit events",
+        parameters=QUERY_PARAMETERS,
+        responses={200: AuditEventPageSerializer},
+    )
     def get(self, request):
         params = request.query_params
         filterset = AuditEventFilter(params, queryset=AuditEvent.objects.for_tenant(request.tenant))

@@ -96,10 +96,22 @@ class AuditEventFilter(django_filters.FilterSet):
         self.time_zone = time_zone
 
     def start_of(self, day):
-        return dt.datetime.combine(day, dt.time.min, tzinfo=self.time_zone)
+        """Return the first instant of ``day`` in the FilterSet's zone, or ``None`` out of range.
+
+        Days next to ``date.min`` and ``date.max`` can fall outside the range
+        of datetime in UTC, and then the bound excludes nothing.
+        """
+        try:
+            return dt.datetime.combine(day, dt.time.min, tzinfo=self.time_zone).astimezone(dt.UTC)
+        except OverflowError:
+            return None
 
     def filter_date_from(self, queryset, name, value):
-        return queryset.filter(occurred_at__gte=self.start_of(value))
+        start = self.start_of(value)
+        return queryset if start is None else queryset.filter(occurred_at__gte=start)
 
     def filter_date_to(self, queryset, name, value):
-        return queryset.filter(occurred_at__lt=self.start_of(value + dt.timedelta(days=1)))
+        if value == dt.date.max:
+            return queryset
+        end = self.start_of(value + dt.timedelta(days=1))
+        return queryset if end is None else queryset.filter(occurred_at__lt=end)

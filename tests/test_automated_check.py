@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from compliance.catalog.loader import CATALOG_VERSION
 from compliance.catalog.models import Severity
 from compliance.checks.automated import run_automated_check
 from compliance.checks.models import Check, CheckSource, CheckStatus, Finding, FindingStatus
@@ -88,7 +89,9 @@ def test_check_stored_with_findings(agent):
     assert check.tenant_id == agent.tenant_id
     assert check.entity_id == agent.pk
     assert check.regulation == "SOC2"
-    assert check.scope == {"rule_set_version": rules.version}
+    assert check.scope == {}
+    assert check.rule_set_version == rules.version
+    assert check.catalog_version == CATALOG_VERSION
     assert before <= check.created_at <= check.completed_at <= timezone.now()
     assert check.findings.count() == len(rules.rules)
 
@@ -116,7 +119,7 @@ def test_finding_columns_filled(agent):
     assert finding.description
     assert finding.evidence["rule"] == "logging-retained"
     assert finding.evidence["facts"] == {"logging.enabled": True, "logging.retention_days": 400}
-    assert finding.evidence["rule_set_version"] == check.scope["rule_set_version"]
+    assert finding.evidence["rule_set_version"] == check.rule_set_version
 
 
 def test_agent_gets_not_applicable_findings(agent):
@@ -171,7 +174,7 @@ def test_scope_restricts_controls(agent):
     check = run_automated_check(agent, "SOC2", scope={"controls": ["cc_6_1", "CC7.2", "CC6.1"]})
 
     assert check.scope["controls"] == ["CC6.1", "CC7.2"]
-    assert check.scope["rule_set_version"] == rule_set("SOC2").version
+    assert check.rule_set_version == rule_set("SOC2").version
     assert sorted(check.findings.values_list("control_id", flat=True)) == ["CC6.1", "CC7.2"]
 
 
@@ -250,8 +253,7 @@ def test_missing_facts_not_assessed(tenant):
     assert finding.status == FindingStatus.NOT_ASSESSED
     assert finding.evidence["missing"] == ["logging.enabled", "logging.retention_days"]
     assert "logging.enabled" in finding.remediation
-    # status_from_findings counts failures only, so nothing assessed reads as passed.
-    assert check.status == CheckStatus.PASSED
+    assert check.status == CheckStatus.PARTIAL, "nothing assessed is never passed"
 
 
 # The run_check command

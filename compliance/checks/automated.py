@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance.catalog.canonical import canonical_control_id
+from compliance.catalog.loader import CATALOG_VERSION
 from compliance.catalog.models import Regulation
 from compliance.checks.models import Check, CheckSource, Finding, status_from_findings
 from compliance.checks.rules import entity_facts, evaluate_rule, rule_set
@@ -26,9 +27,8 @@ def run_automated_check(entity, regulation, scope=None):
     ``RuleFileError`` when the rule files are invalid.
 
     The check and one finding per evaluated control are written in one
-    transaction. The check's scope records the canonical controls and the
-    rule-set version (SHA-256 of the rule files), because ``Check`` has no
-    column for the version.
+    transaction. The check records the canonical controls in its scope, and
+    the catalog and rule-set versions (SHA-256 of the rule files) it used.
     """
     regulation = Regulation.parse(regulation)
     controls = _scope_controls(regulation, scope)
@@ -42,8 +42,7 @@ def run_automated_check(entity, regulation, scope=None):
     ]
 
     check_scope = {"controls": controls} if controls is not None else {}
-    check_scope["rule_set_version"] = rules.version
-    check = _save(entity, regulation, check_scope, results, created_at)
+    check = _save(entity, regulation, check_scope, rules.version, results, created_at)
     logger.info(
         "automated %s check %s of entity %s: %s, %d findings, rule set %s",
         regulation,
@@ -102,19 +101,19 @@ def _select_rules(rules, controls, regulation):
     return [by_control[control_id] for control_id in controls]
 
 
-def _save(entity, regulation, scope, results, created_at):
+def _save(entity, regulation, scope, rule_set_version, results, created_at):
     check = Check(
         tenant_id=entity.tenant_id,
         entity=entity,
         regulation=regulation,
         scope=scope,
         source=CheckSource.AUTOMATED,
+        catalog_version=CATALOG_VERSION,
+        rule_set_version=rule_set_version,
         created_at=created_at,
         completed_at=timezone.now(),
     )
-    findings = [_finding(check, rule, result, scope) for rule, result in results]
-    # NOTE: status_from_findings counts only failures, so a check whose
-    # findings are all not assessed or not applicable is stored as passed.
+    findings = [_finding(check, rule, result) for rule, result in results]
     check.status = status_from_findings(findings)
     with transaction.atomic():
         check.save()
@@ -122,7 +121,7 @@ def _save(entity, regulation, scope, results, created_at):
     return check
 
 
-def _finding(check, rule, result, scope):
+def _finding(check, rule, result):
     return Finding(
         compliance_check=check,
         tenant_id=check.tenant_id,
@@ -135,6 +134,6 @@ def _finding(check, rule, result, scope):
         severity=rule.severity,
         title=rule.title,
         description=result.description,
-        evidence={**result.evidence, "rule_set_version": scope["rule_set_version"]},
+        evidence={**result.evidence, "rule_set_version": check.rule_set_version},
         remediation=result.remediation,
     )

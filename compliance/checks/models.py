@@ -30,11 +30,20 @@ class FindingStatus(models.TextChoices):
 
 
 def status_from_findings(findings):
-    """Return a check's status: failed on a high or critical failure, partial on others."""
+    """Return a check's status from its findings.
+
+    Failed on a failing control of high or critical severity, partial on
+    other failures, and passed when no control failed and at least one
+    passed. A check in which no control could be assessed (every finding
+    not assessed or not applicable) is partial, because nothing in it shows
+    compliance.
+    """
     failures = [finding for finding in findings if finding.status == FindingStatus.FAIL]
     if any(Severity.rank(finding.severity) >= Severity.rank(Severity.HIGH) for finding in failures):
         return CheckStatus.FAILED
     if failures:
+        return CheckStatus.PARTIAL
+    if not any(finding.status == FindingStatus.PASS for finding in findings):
         return CheckStatus.PARTIAL
     return CheckStatus.PASSED
 
@@ -61,6 +70,9 @@ class Check(models.Model):
     # SHA-256 of the imported file; a second import of the same file is a no-op.
     source_digest = models.CharField(max_length=64, blank=True)
     is_demo = models.BooleanField(default=False, help_text="Generated demo history, not evidence.")
+    # The versions an automated check evaluated, so an old result can be explained.
+    catalog_version = models.CharField(max_length=32, blank=True)
+    rule_set_version = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 

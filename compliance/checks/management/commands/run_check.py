@@ -81,5 +81,5 @@ class Command(BaseCommand):
         return (
             f"{check.regulation} check {check.pk} of {entity.name}: {check.status}, "
             f"{total} {noun} ({', '.join(parts)}), "
-            f"rule set {check.scope['rule_set_version'][:12]}."
+            f"rule set {check.rule_set_version[:12]}."
         )

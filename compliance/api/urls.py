@@ -6,7 +6,7 @@ from drf_spectacular.views import (
 )
 from rest_framework.permissions import AllowAny
 
-from compliance.api import entities, ingestion, keys, views
+from compliance.api import checks, entities, ingestion, keys, views
 
 app_name = "api"
 
@@ -33,6 +33,7 @@ urlpatterns = [
         views.ReportPdfView.as_view(),
         name="report-pdf",
     ),
+    path("compliance/check", checks.ComplianceCheckView.as_view(), name="check"),
     path("compliance/results", ingestion.ResultsIngestionView.as_view(), name="results"),
     path("compliance/checks/<str:check_id>", views.CheckDetailView.as_view(), name="check-detail"),
     path("entities", entities.EntityListView.as_view(), name="entities"),

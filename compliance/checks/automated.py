@@ -1,5 +1,6 @@
 """Run the automated rules of one regulation against an entity and store the check."""
 
+import datetime as dt
 import logging
 
 from django.db import transaction
@@ -14,6 +15,8 @@ from compliance.checks.rules import entity_facts, evaluate_rule, rule_set
 logger = logging.getLogger(__name__)
 
 SCOPE_KEYS = {"controls"}
+# How long an automated check answers a repeated request for the same scope.
+CHECK_CACHE_AGE = dt.timedelta(hours=24)
 FINDING_ID_PREFIX = "rule"
 
 
@@ -84,7 +87,36 @@ def _scope_controls(regulation, scope):
         raise ValueError(
             f"Unknown {regulation.label} control IDs: {', '.join(map(repr, unknown))}."
         )
-    return canonical
+    return sorted(canonical)
+
+
+def recent_or_new_check(entity, regulation, scope=None, max_age=CHECK_CACHE_AGE):
+    """Return a recent check of the same scope and rules, or run a new one.
+
+    The result is ``(check, reused)``. A check is recent when it is younger
+    than ``max_age``. Two scopes are the same when they name the same controls in any order and
+    spelling. A change of the rule files makes earlier checks stale.
+    """
+    regulation = Regulation.parse(regulation)
+    controls = _scope_controls(regulation, scope)
+    rules = rule_set(regulation)
+    recent = (
+        Check.objects.filter(
+            tenant_id=entity.tenant_id,
+            entity=entity,
+            regulation=regulation,
+            source=CheckSource.AUTOMATED,
+            rule_set_version=rules.version,
+            created_at__gte=timezone.now() - max_age,
+        )
+        .order_by("-created_at", "-id")
+        .only("id", "scope")
+    )
+    wanted = {"controls": controls} if controls is not None else {}
+    for candidate in recent:
+        if candidate.scope == wanted:
+            return Check.objects.get(pk=candidate.pk), True
+    return run_automated_check(entity, regulation, scope), False
 
 
 def _select_rules(rules, controls, regulation):

@@ -166,7 +166,11 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["compliance.keys.authentication.ApiKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "compliance.keys.authentication.ApiKeyAuthentication",
+        "compliance.keys.jwt.JwtAuthentication",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["compliance.keys.throttles.ApiClientRateThrottle"],
     "DEFAULT_PERMISSION_CLASSES": ["compliance.api.permissions.HasTenantRole"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "compliance.api.negotiation.JsonContentNegotiation",
@@ -213,6 +217,8 @@ SPECTACULAR_SETTINGS = {
         "SeverityEnum": "compliance.catalog.models.Severity",
         "EntityTypeEnum": "compliance.inventory.models.EntityType",
         "RegulationEnum": "compliance.catalog.models.Regulation",
+        "AuditActionEnum": "compliance.audit.models.AuditAction",
+        "AuditOutcomeEnum": "compliance.audit.models.AuditOutcome",
     },
 }
 

@@ -619,7 +619,6 @@ def api_get(client, key, **query):
     return client.get("/v1/audit-events", query, headers={"X-API-Key": key})
 
 
-@pytest.mark.urls("tests.audit_urls")
 def test_audit_api_lists_newest_first(client, tenant, other_tenant, admin_key):
     make_event(tenant, actor_name="first")
     make_event(tenant, AuditAction.KEY_CREATED, actor_name="second")
@@ -651,7 +650,6 @@ def test_audit_api_lists_newest_first(client, tenant, other_tenant, admin_key):
     assert item["occurred_at"].endswith("Z")
 
 
-@pytest.mark.urls("tests.audit_urls")
 def test_audit_api_filters_and_pages(client, tenant, admin_key):
     for index in range(5):
         make_event(tenant, AuditAction.KEY_CREATED, actor_name=f"creator-{index}")
@@ -668,7 +666,6 @@ def test_audit_api_filters_and_pages(client, tenant, admin_key):
     assert dated["total"] == 5
 
 
-@pytest.mark.urls("tests.audit_urls")
 @pytest.mark.parametrize(
     ("date_from", "date_to"),
     [("0001-01-01", "9999-12-31"), ("0001-01-02", "9999-12-30"), ("9999-12-31", "9999-12-31")],
@@ -682,7 +679,6 @@ def test_audit_api_extreme_dates(client, tenant, admin_key, date_from, date_to):
     assert response.json()["total"] == (0 if date_from.startswith("9999") else 2)
 
 
-@pytest.mark.urls("tests.audit_urls")
 @pytest.mark.parametrize(
     ("query", "field"),
     [
@@ -701,7 +697,6 @@ def test_audit_api_rejects_bad_query(client, admin_key, query, field):
     assert field in response.json()["details"]
 
 
-@pytest.mark.urls("tests.audit_urls")
 @pytest.mark.parametrize("role", [Role.AUDITOR, Role.OFFICER])
 def test_audit_api_needs_admin(client, tenant, issue_key, role):
     response = api_get(client, issue_key(tenant, role=role))
@@ -709,7 +704,6 @@ def test_audit_api_needs_admin(client, tenant, issue_key, role):
     assert_status(response, 403)
 
 
-@pytest.mark.urls("tests.audit_urls")
 def test_audit_api_needs_credentials(client, db):
     response = client.get("/v1/audit-events")
 

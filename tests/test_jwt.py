@@ -16,12 +16,10 @@ from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.utils import timezone
-from rest_framework.views import APIView
 
 from compliance.audit.models import AuditAction, AuditEvent
-from compliance.keys.authentication import ApiKeyAuthentication
 from compliance.keys.checks import check_jwt_settings
-from compliance.keys.jwt import JwtAuthentication, jwt_settings
+from compliance.keys.jwt import jwt_settings
 from compliance.reports.models import Report
 from compliance.tenancy.models import Membership, Role
 from tests.conftest import assert_status
@@ -33,12 +31,8 @@ INVALID_TOKEN_CHALLENGE = 'Bearer realm="api", error="invalid_token"'
 
 
 @pytest.fixture(autouse=True)
-def bearer_wiring(monkeypatch):
-    """Authenticate API views with keys and bearer tokens, as REST_FRAMEWORK is to list them."""
-    # TODO: drop this fixture once REST_FRAMEWORK lists JwtAuthentication.
-    monkeypatch.setattr(
-        APIView, "authentication_classes", [ApiKeyAuthentication, JwtAuthentication]
-    )
+def empty_cache():
+    """Start each test with no rate-limit or audit throttling state."""
     cache.clear()
     yield
     cache.clear()

@@ -13,12 +13,9 @@ from django.core.cache import cache
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.views import APIView
 
 from compliance.audit.models import AuditAction, AuditEvent
-from compliance.keys.authentication import ApiKeyAuthentication
 from compliance.keys.checks import check_rate_limit
-from compliance.keys.jwt import JwtAuthentication
 from compliance.keys.throttles import ApiClientRateThrottle
 from compliance.tenancy.models import Role
 from tests.conftest import MEMBER_PASSWORD, assert_status
@@ -28,13 +25,8 @@ LOGIN_URL = reverse("web:login")
 
 
 @pytest.fixture(autouse=True)
-def throttle_wiring(monkeypatch):
-    """Throttle API views and start with empty counters, as REST_FRAMEWORK is to configure it."""
-    # TODO: drop this fixture once REST_FRAMEWORK lists the throttle and JwtAuthentication.
-    monkeypatch.setattr(
-        APIView, "authentication_classes", [ApiKeyAuthentication, JwtAuthentication]
-    )
-    monkeypatch.setattr(APIView, "throttle_classes", [ApiClientRateThrottle])
+def empty_counters():
+    """Start each test with empty rate-limit counters."""
     cache.clear()
     yield
     cache.clear()

@@ -9,10 +9,22 @@ from rest_framework.response import Response
 from compliance.api.pagination import StrictLimitOffsetPagination
 from compliance.api.params import PAGE_PARAMETERS, parse_uuid, validate_query
 from compliance.api.serializers import CaseInsensitiveChoiceField
+from compliance.audit.models import AuditAction
+from compliance.audit.services import record_request_event
 from compliance.keys.models import ApiKey
 from compliance.tenancy.models import Role
 
 ADMIN = {method: Role.ADMIN for method in ("GET", "HEAD", "OPTIONS", "POST", "DELETE")}
+
+
+def key_details(api_key):
+    """Return what the audit trail records about a key: never its secret."""
+    return {
+        "name": api_key.name,
+        "key_prefix": api_key.display_prefix,
+        "role": api_key.role,
+        "expires_at": api_key.expires_at.isoformat() if api_key.expires_at else None,
+    }
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -87,6 +99,9 @@ class ApiKeyListView(generics.ListAPIView):
         api_key, plaintext = ApiKey.issue(
             tenant=request.tenant, created_by=request.user.user, **serializer.validated_data
         )
+        record_request_event(
+            request, AuditAction.KEY_CREATED, target=api_key, details=key_details(api_key)
+        )
         api_key.key = plaintext
         body = ApiKeyCreatedSerializer(api_key).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
@@ -105,4 +120,9 @@ class ApiKeyDetailView(generics.RetrieveDestroyAPIView):
         return super().delete(request, *args, **kwargs)
 
     def perform_destroy(self, instance):
+        if instance.revoked_at is not None:
+            return
         instance.revoke()
+        record_request_event(
+            self.request, AuditAction.KEY_REVOKED, target=instance, details=key_details(instance)
+        )

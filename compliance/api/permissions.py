@@ -16,7 +16,9 @@ class HasTenantRole(permissions.BasePermission):
     def has_permission(self, request, view):
         principal = request.user
         if principal is None or not getattr(principal, "is_authenticated", False):
-            raise exceptions.NotAuthenticated("Send an API key in the X-API-Key header.")
+            raise exceptions.NotAuthenticated(
+                "Send an API key in the X-API-Key header or a token as Authorization: Bearer."
+            )
 
         requested = request.headers.get("X-Tenant-ID")
         tenant = principal.tenant

@@ -44,6 +44,15 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     description="Repeat a request safely: the same key and body return the first answer.",
 )
 
+
+class BearerScheme(OpenApiAuthenticationExtension):
+    target_class = "compliance.keys.jwt.JwtAuthentication"
+    name = "Bearer"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+
 PAGE_PARAMETERS = [
     OpenApiParameter(
         "limit",

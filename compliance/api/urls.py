@@ -7,6 +7,7 @@ from drf_spectacular.views import (
 from rest_framework.permissions import AllowAny
 
 from compliance.api import checks, entities, ingestion, keys, views
+from compliance.audit.api import AuditEventListView
 
 app_name = "api"
 
@@ -36,6 +37,7 @@ urlpatterns = [
     path("compliance/check", checks.ComplianceCheckView.as_view(), name="check"),
     path("compliance/results", ingestion.ResultsIngestionView.as_view(), name="results"),
     path("compliance/checks/<str:check_id>", views.CheckDetailView.as_view(), name="check-detail"),
+    path("audit-events", AuditEventListView.as_view(), name="audit-events"),
     path("entities", entities.EntityListView.as_view(), name="entities"),
     path("entities/<str:entity_id>", entities.EntityDetailView.as_view(), name="entity-detail"),
     path("api-keys", keys.ApiKeyListView.as_view(), name="api-keys"),

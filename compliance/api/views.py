@@ -23,6 +23,8 @@ from compliance.api.serializers import (
     check_items,
     report_body,
 )
+from compliance.audit.models import AuditAction
+from compliance.audit.services import record_request_event
 from compliance.checks.filters import CheckFilter
 from compliance.checks.models import Check
 from compliance.inventory.models import Entity
@@ -168,6 +170,12 @@ class ReportPdfView(APIView):
             raise Conflict(f"The report failed and has no PDF: {report.error}")
 
         ensure_pdf(report)
+        record_request_event(
+            request,
+            AuditAction.PDF_DOWNLOADED,
+            target=report,
+            details={"report_id": report.public_id, "pdf_sha256": report.pdf_sha256},
+        )
         filename = report.public_id.replace(":", "-") + ".pdf"
         response = FileResponse(
             report.pdf.open("rb"),

@@ -1,11 +1,13 @@
 """Entities, API keys, aggregated reports and idempotency over real HTTP."""
 
 import datetime as dt
+import hashlib
 import uuid
 
 import pytest
 from django.utils import timezone
 
+from compliance.audit.models import AuditEvent
 from compliance.inventory.models import Entity
 from compliance.keys.models import ApiKey
 from compliance.reports.models import Report
@@ -359,3 +361,53 @@ class TestOpenApi:
         assert_status(response, 200)
         for marker in ("https://", "http://cdn", "//cdn"):
             assert marker not in response.text
+
+
+class TestVerification:
+    def test_digests_match_downloads(self, api, entity, soc2_history):
+        created = api.post("/v1/compliance/reports", json=report_body(entity)).json()
+
+        verification = api.get(f"/v1/compliance/reports/{created['id']}/verification")
+        pdf = api.get(f"/v1/compliance/reports/{created['id']}/pdf")
+
+        assert_status(verification, 200)
+        body = verification.json()
+        assert body["digest"] == created["digest"]
+        assert body["pdf_sha256"] == hashlib.sha256(pdf.content).hexdigest()
+
+    def test_generating_report_is_409(self, api, entity):
+        created = api.post("/v1/compliance/reports", json=report_body(entity, days=40)).json()
+
+        response = api.get(f"/v1/compliance/reports/{created['id']}/verification")
+
+        assert_status(response, 409)
+
+    def test_other_tenant_is_404(self, api, outsider_api, entity):
+        created = api.post("/v1/compliance/reports", json=report_body(entity)).json()
+
+        response = outsider_api.get(f"/v1/compliance/reports/{created['id']}/verification")
+
+        assert_status(response, 404)
+
+
+class TestAuditOfWrites:
+    def test_entity_lifecycle_recorded(self, api, tenant):
+        created = api.post("/v1/entities", json={"entity_type": "agent", "name": "Bot"}).json()
+        api.session.patch(f"{api.base_url}/v1/entities/{created['id']}", json={"owner": "Ops"})
+        api.session.delete(f"{api.base_url}/v1/entities/{created['id']}")
+
+        events = AuditEvent.objects.filter(tenant=tenant, target_id=created["id"])
+        actions = list(events.order_by("occurred_at").values_list("action", flat=True))
+        assert actions == ["create", "update", "delete"]
+        assert events.get(action="update").details["fields"] == ["owner"]
+        assert all(event.actor_key_id for event in events)
+
+    def test_key_revocation_recorded_once(self, admin_api, tenant):
+        body = admin_api.post("/v1/api-keys", json={"name": "CI", "role": "officer"}).json()
+
+        admin_api.session.delete(f"{admin_api.base_url}/v1/api-keys/{body['id']}")
+        admin_api.session.delete(f"{admin_api.base_url}/v1/api-keys/{body['id']}")
+
+        events = AuditEvent.objects.filter(tenant=tenant, target_id=body["id"])
+        assert sorted(events.values_list("action", flat=True)) == ["key_created", "key_revoked"]
+        assert body["key"] not in str(list(events.values_list("details", flat=True)))

@@ -15,6 +15,8 @@ from rest_framework.views import APIView
 
 from compliance.api import schema
 from compliance.api.serializers import CaseInsensitiveChoiceField, check_items
+from compliance.audit.models import AuditAction
+from compliance.audit.services import record_request_event
 from compliance.catalog.models import Regulation
 from compliance.checks.automated import recent_or_new_check
 from compliance.inventory.models import Entity, EntityType
@@ -92,5 +94,12 @@ class ComplianceCheckView(APIView):
         except ValueError as exc:
             raise serializers.ValidationError({"scope": [str(exc)]}) from None
 
+        if not reused:
+            record_request_event(
+                request,
+                AuditAction.CREATE,
+                target=check,
+                details={"entity_id": str(entity.pk), "regulation": check.regulation},
+            )
         code = status.HTTP_200_OK if reused else status.HTTP_201_CREATED
         return Response(check_items([check])[0], status=code)

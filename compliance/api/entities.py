@@ -10,6 +10,8 @@ from compliance.api.pagination import StrictLimitOffsetPagination
 from compliance.api.params import parse_uuid
 from compliance.api.permissions import READ_ROLES
 from compliance.api.serializers import CaseInsensitiveChoiceField
+from compliance.audit.models import AuditAction
+from compliance.audit.services import record_request_event
 from compliance.inventory.filters import EntityFilter
 from compliance.inventory.models import Entity, EntityType
 from compliance.tenancy.models import Role
@@ -55,6 +57,10 @@ class EntitySerializer(serializers.ModelSerializer):
         return value.strip()
 
 
+def _summary(entity):
+    return {"name": entity.name, "entity_type": entity.entity_type}
+
+
 class TenantEntities:
     serializer_class = EntitySerializer
     pagination_class = StrictLimitOffsetPagination
@@ -75,7 +81,10 @@ class EntityListView(TenantEntities, generics.ListCreateAPIView):
     required_roles = {**READ_ROLES, **WRITE}
 
     def perform_create(self, serializer):
-        serializer.save(tenant=self.request.tenant)
+        entity = serializer.save(tenant=self.request.tenant)
+        record_request_event(
+            self.request, AuditAction.CREATE, target=entity, details=_summary(entity)
+        )
 
 
 @extend_schema(methods=["PUT"], exclude=True)
@@ -90,6 +99,15 @@ class EntityDetailView(TenantEntities, generics.RetrieveUpdateDestroyAPIView):
     def delete(self, request, *args, **kwargs):
         return super().delete(request, *args, **kwargs)
 
+    def perform_update(self, serializer):
+        entity = serializer.save()
+        record_request_event(
+            self.request,
+            AuditAction.UPDATE,
+            target=entity,
+            details={**_summary(entity), "fields": sorted(serializer.validated_data)},
+        )
+
     def perform_destroy(self, instance):
         checks = instance.checks.count()
         reports = instance.reports.count()
@@ -98,4 +116,7 @@ class EntityDetailView(TenantEntities, generics.RetrieveUpdateDestroyAPIView):
                 f"The entity has {checks} checks and {reports} reports, which are kept as "
                 "evidence, so it cannot be deleted."
             )
+        record_request_event(
+            self.request, AuditAction.DELETE, target=instance, details=_summary(instance)
+        )
         instance.delete()

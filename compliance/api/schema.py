@@ -152,3 +152,12 @@ def add_error_responses(result, generator, request, public):
             for status, description in ERROR_STATUSES.items():
                 responses.setdefault(status, {"description": description, "content": error})
     return result
+
+
+class VerificationSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    status = serializers.ChoiceField(choices=ReportStatus.choices)
+    generated_at = serializers.DateTimeField()
+    digest = serializers.CharField(help_text="sha256:<hex> of the report's canonical JSON.")
+    digest_method = serializers.CharField()
+    pdf_sha256 = serializers.CharField(help_text="Hex SHA-256 of the PDF the system issued.")

@@ -36,6 +36,11 @@ urlpatterns = [
     ),
     path("compliance/check", checks.ComplianceCheckView.as_view(), name="check"),
     path("compliance/results", ingestion.ResultsIngestionView.as_view(), name="results"),
+    path(
+        "compliance/reports/<str:report_id>/verification",
+        views.ReportVerificationView.as_view(),
+        name="report-verification",
+    ),
     path("compliance/checks/<str:check_id>", views.CheckDetailView.as_view(), name="check-detail"),
     path("audit-events", AuditEventListView.as_view(), name="audit-events"),
     path("entities", entities.EntityListView.as_view(), name="entities"),

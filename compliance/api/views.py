@@ -28,6 +28,7 @@ from compliance.audit.services import record_request_event
 from compliance.checks.filters import CheckFilter
 from compliance.checks.models import Check
 from compliance.inventory.models import Entity
+from compliance.reports.aggregation import isoformat_z
 from compliance.reports.filters import ReportFilter
 from compliance.reports.models import Report, ReportStatus, parse_report_public_id
 from compliance.reports.pdf import ensure_pdf
@@ -186,6 +187,38 @@ class ReportPdfView(APIView):
         response["X-Content-SHA256"] = report.pdf_sha256
         response["ETag"] = f'"{report.pdf_sha256}"'
         return response
+
+
+class ReportVerificationView(APIView):
+    """The stored digests of a report, for checking a downloaded JSON or PDF against them."""
+
+    required_roles = READ_ROLES
+
+    @extend_schema(
+        operation_id="get_compliance_report_verification",
+        responses={
+            200: schema.VerificationSerializer,
+            409: OpenApiResponse(description="The report is generating or failed."),
+        },
+    )
+    def get(self, request, report_id):
+        report = tenant_report(request, report_id)
+        if report.status != ReportStatus.READY:
+            raise Conflict(f"The report is {report.status} and has no digests to verify.")
+
+        ensure_pdf(report)
+        return Response(
+            {
+                "id": report.public_id,
+                "status": report.status,
+                "generated_at": isoformat_z(report.generated_at),
+                "digest": report.digest,
+                "digest_method": "SHA-256 of the report's canonical JSON: the body of "
+                "GET /v1/compliance/reports/{id} without 'digest', keys sorted, no whitespace, "
+                "UTF-8.",
+                "pdf_sha256": report.pdf_sha256,
+            }
+        )
 
 
 class CheckDetailView(APIView):

@@ -1,19 +1,21 @@
-"""The seed_demo command: demo tenant, users, entities, imports and generated history."""
+"""The seed_demo command: demo tenant, users, entities, imports, history and automated checks."""
 
 import datetime as dt
 import io
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import RequestFactory
+from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
 
 from compliance.catalog.models import Control, Regulation
-from compliance.checks.models import Check, CheckSource, Finding
-from compliance.demo.seed import API_KEY_NAME, DEMO_PASSWORD
+from compliance.checks.models import Check, CheckSource, Finding, FindingStatus
+from compliance.demo.seed import API_KEY_NAME, DEMO_PASSWORD, ENTITIES
 from compliance.inventory.models import Entity, EntityType
 from compliance.keys.authentication import ApiKeyAuthentication
 from compliance.keys.models import ApiKey
@@ -74,7 +76,9 @@ def test_seed_creates_all_entity_types():
     assert sorted(entities.values_list("entity_type", flat=True)) == sorted(EntityType.values)
     agent = entities.get(name="Claims triage agent")
     assert agent.entity_type == EntityType.AGENT
-    assert agent.attributes["processes_phi"] is True
+    assert agent.attributes["phi"] == {"processed": True}
+    assert agent.attributes["ai_act"]["risk_class"] == "high"
+    assert agent.attributes["human_oversight"] == {"enabled": True, "can_override": True}
 
 
 def test_seed_imports_prowler_samples():
@@ -146,7 +150,10 @@ def test_seed_twice_adds_nothing():
 
     assert row_counts() == counts
     assert second_key != first_key
-    assert output.splitlines()[-1].startswith("Seeded demo: 0 entities, 0 checks and 0 findings")
+    summary = output.splitlines()[-1]
+    assert summary.startswith("Seeded demo: 0 entities, 0 checks and 0 findings")
+    assert "0 entities updated" in summary
+    assert "0 automated checks run" in summary
 
 
 def test_seed_twice_rotates_api_key():
@@ -212,3 +219,97 @@ def test_seed_generates_ready_reports():
     assert soc2.period_days == 90
     assert soc2.summary["checks"]["total"] > 0
     assert soc2.digest.startswith("sha256:")
+
+
+def automated_checks():
+    return Check.objects.filter(tenant__slug="demo", source=CheckSource.AUTOMATED, is_demo=False)
+
+
+def test_seed_runs_automated_checks():
+    output, _ = seed()
+
+    checks = automated_checks()
+    pairs = sorted(checks.values_list("entity__name", "regulation"))
+    expected = sorted((spec["name"], regulation) for spec in ENTITIES for regulation in Regulation)
+    assert pairs == expected
+    assert "20 automated checks run" in output.splitlines()[-1]
+    assert not checks.exclude(rule_set_version__regex=r"^[0-9a-f]{64}$").exists()
+
+
+def test_seed_automated_findings_mixed():
+    seed()
+
+    findings = Finding.objects.filter(compliance_check__in=automated_checks())
+    statuses = set(findings.values_list("status", flat=True))
+    assert statuses == set(FindingStatus.values)
+    failing = findings.filter(status=FindingStatus.FAIL)
+    assert len(set(failing.values_list("severity", flat=True))) >= 3
+    assert findings.filter(status=FindingStatus.PASS).count() > 5 * failing.count()
+    assert not findings.filter(evidence__demo=True).exists()
+
+
+def test_seed_automated_checks_per_regulation_mixed():
+    seed()
+
+    for regulation in Regulation:
+        findings = Finding.objects.filter(
+            compliance_check__in=automated_checks(), regulation=regulation
+        )
+        statuses = set(findings.values_list("status", flat=True))
+        assert {FindingStatus.PASS, FindingStatus.FAIL} <= statuses, regulation
+        assert FindingStatus.NOT_APPLICABLE in statuses, regulation
+
+
+def test_seed_missing_fact_not_assessed():
+    seed()
+
+    finding = Finding.objects.get(
+        compliance_check__in=automated_checks(),
+        entity__name="Claims triage agent",
+        regulation=Regulation.EU_AI_ACT,
+        control_id="Art. 86",
+    )
+    assert finding.status == FindingStatus.NOT_ASSESSED
+    assert finding.evidence["missing"] == ["transparency.explanations_available"]
+
+
+def test_seed_twice_runs_no_automated_checks():
+    seed()
+    first = set(automated_checks().values_list("id", flat=True))
+
+    seed()
+
+    assert set(automated_checks().values_list("id", flat=True)) == first
+
+
+def test_seed_updates_old_demo_attributes():
+    tenant = Tenant.objects.create(slug="demo", name="Demo Health AI", time_zone="Europe/Berlin")
+    old = Entity.objects.create(
+        tenant=tenant,
+        entity_type=EntityType.AGENT,
+        name="Claims triage agent",
+        owner="Claims Operations",
+        attributes={"processes_phi": True, "eu_ai_act_risk_class": "high"},
+    )
+
+    output, _ = seed()
+
+    old.refresh_from_db()
+    assert "processes_phi" not in old.attributes
+    assert old.attributes["phi"] == {"processed": True}
+    assert "1 entities updated" in output.splitlines()[-1]
+    updated_at = old.updated_at
+
+    seed()
+
+    old.refresh_from_db()
+    assert old.updated_at == updated_at
+
+
+def test_seed_reports_include_automated_checks():
+    # The automated checks run now, so only a report period ending today contains them.
+    seed(today=timezone.now().astimezone(ZoneInfo("Europe/Berlin")).date())
+
+    soc2 = Report.objects.get(regulation="SOC2")
+    finding_ids = {finding["finding_id"] for finding in soc2.findings}
+    assert any(finding_id.startswith("rule:SOC2:") for finding_id in finding_ids)

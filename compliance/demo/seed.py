@@ -2,7 +2,15 @@
 
 ``seed_demo`` can run any number of times. A second run creates nothing that
 already exists. It only revokes the previous demo API key and issues a new
-one, because a key's plaintext is shown once and never stored.
+one, because a key's plaintext is shown once and never stored. It also sets
+the attributes of existing demo entities to the ones below, so a demo
+database from an older version gets the current facts.
+
+The entities' attributes are invented demo facts in the vocabulary of
+docs/rules.md. The automated checks that ``seed_demo`` runs on them, one per
+entity and regulation, are real evaluations of the shipped rules and are
+not marked ``is_demo``: the rules and results are genuine, only the facts
+are made up.
 
 The generated history is marked ``is_demo`` and its findings carry
 ``{"demo": true}`` in their evidence, so it is never mistaken for evidence.
@@ -23,6 +31,7 @@ from django.utils import timezone
 
 from compliance.catalog.loader import sync_catalog
 from compliance.catalog.models import Control, Regulation, Severity
+from compliance.checks.automated import run_automated_check
 from compliance.checks.importers import import_results
 from compliance.checks.models import (
     Check,
@@ -66,6 +75,9 @@ IMPORT_ENTITY_NAME = "Claims triage agent"
 # Reports ready in a new demo: (regulation, period length in days), ending today.
 DEMO_REPORTS = [(Regulation.SOC2, 90), (Regulation.HIPAA, 28), (Regulation.EU_AI_ACT, 180)]
 
+# Each entity records the facts its rules read. A few gaps are left open on
+# purpose, so the automated checks show failures of several severities, and
+# two facts that are not recorded make some rules not assessed.
 ENTITIES = [
     {
         "entity_type": EntityType.AGENT,
@@ -73,14 +85,88 @@ ENTITIES = [
         "description": "Reads incoming health insurance claims, flags likely fraud and routes "
         "each claim to a human reviewer.",
         "owner": "Claims Operations",
+        # Open gaps: logs are not tamper-evident, no fundamental rights impact
+        # assessment, a 30-minute idle timeout, and whether a decision can be
+        # explained is not recorded.
         "attributes": {
             "model_provider": "Azure OpenAI",
-            "autonomy": "human-in-the-loop",
-            "tools": ["claims_db.read", "policy_lookup", "case_router.assign"],
-            "processes_phi": True,
-            "eu_ai_act_risk_class": "high",
             "deployment": {"cloud": "azure", "region": "westeurope"},
-            "human_oversight": "a reviewer approves every denial",
+            "training": {"operators_trained": True},
+            "technical_documentation": {
+                "url": "https://docs.demo.example/claims-triage-agent",
+                "current": True,
+                "retention_years": 10,
+            },
+            "risk_management": {
+                "process": "AI risk management procedure v3",
+                "review_interval_days": 180,
+            },
+            "monitoring": {"performance_tracked": True, "alerting": True},
+            "environment": {"segregated": True},
+            "access": {
+                "scopes": ["claims_db.read", "policy_lookup", "case_router.assign"],
+                "unique_identity": True,
+                "review_interval_days": 90,
+                "deprovisioning_automated": True,
+                "mfa_required": True,
+                "session_timeout_minutes": 30,
+            },
+            "credentials": {"rotation_days": 90, "in_secret_store": True},
+            "input_validation": {"enabled": True},
+            "output_validation": {"enabled": True},
+            "encryption": {"at_rest": True, "in_transit": True},
+            "vulnerability_management": {"scan_interval_days": 7},
+            "logging": {"enabled": True, "retention_days": 400, "tamper_evident": False},
+            "incident_reporting": {
+                "contact": "security@demo.example",
+                "notification_hours": 48,
+                "subject_notification_process": True,
+            },
+            "change_management": {"approval_required": True, "rollback_possible": True},
+            "continuity": {"plan_documented": True},
+            "vendor": {"risk_assessed": True},
+            "testing": {
+                "security_tested": True,
+                "robustness_tested": True,
+                "accuracy": 0.93,
+                "accuracy_target": 0.9,
+            },
+            "phi": {"processed": True},
+            "baa": {"signed": True},
+            "personal_data": {
+                "processed": True,
+                "lawful_basis": "contract",
+                "minimised": True,
+                "special_categories": True,
+                "special_category_condition": "health_care",
+                "privacy_notice_url": "https://demo.example/privacy",
+                "request_response_days": 30,
+                "subject_rights_process": True,
+                "export_supported": True,
+                "processing_record": True,
+                "high_risk_processing": True,
+                "transfers_outside_eea": False,
+                "dpo_contact": "dpo@demo.example",
+            },
+            "processors": {"dpa_signed": True},
+            "dpia": {"on_file": True},
+            "automated_decisions": {"significant_effect": True},
+            "human_oversight": {"enabled": True, "can_override": True},
+            "transparency": {
+                "user_notice": True,
+                "instructions_url": "https://docs.demo.example/claims-triage-agent/instructions",
+            },
+            "ai_act": {
+                "risk_class": "high",
+                "interacts_with_people": True,
+                "fria_on_file": False,
+                "conformity_declared": True,
+                "registered": True,
+            },
+            "quality_management": {"system": "QMS for AI systems"},
+            "post_market_monitoring": {
+                "plan_url": "https://docs.demo.example/claims-triage-agent/monitoring"
+            },
         },
     },
     {
@@ -88,14 +174,77 @@ ENTITIES = [
         "name": "Claims risk scoring model",
         "description": "Gradient-boosted classifier that scores each claim's fraud risk.",
         "owner": "Data Science",
+        # Open gaps: accuracy fell below the release target, restores were
+        # never tested, and how model copies are deleted is not recorded.
         "attributes": {
             "framework": "xgboost",
             "version": "3.2.0",
             "task": "binary classification",
             "training_dataset": "De-identified claims 2019-2024",
             "metrics": {"auc": 0.91, "false_positive_rate": 0.07},
-            "explainability": "SHAP values per decision",
-            "fairness_review": "quarterly",
+            "training": {"operators_trained": True},
+            "technical_documentation": {
+                "url": "https://docs.demo.example/claims-risk-model",
+                "current": True,
+                "retention_years": 10,
+            },
+            "risk_management": {
+                "process": "AI risk management procedure v3",
+                "review_interval_days": 90,
+            },
+            "monitoring": {"performance_tracked": True, "alerting": True},
+            "environment": {"segregated": True},
+            "encryption": {"at_rest": True, "in_transit": True},
+            "vulnerability_management": {"scan_interval_days": 14},
+            "logging": {"enabled": True, "retention_days": 365, "tamper_evident": True},
+            "incident_reporting": {
+                "contact": "security@demo.example",
+                "notification_hours": 48,
+                "subject_notification_process": True,
+            },
+            "change_management": {"approval_required": True, "rollback_possible": True},
+            "vendor": {"risk_assessed": True},
+            "backup": {"enabled": True, "restore_tested": False},
+            "data_governance": {"integrity_verified": True},
+            "testing": {
+                "security_tested": True,
+                "robustness_tested": True,
+                "accuracy": 0.87,
+                "accuracy_target": 0.88,
+            },
+            "phi": {"processed": True},
+            "baa": {"signed": True},
+            "personal_data": {
+                "processed": True,
+                "lawful_basis": "contract",
+                "minimised": True,
+                "pseudonymised": True,
+                "special_categories": True,
+                "special_category_condition": "health_care",
+                "processing_record": True,
+                "high_risk_processing": True,
+                "transfers_outside_eea": False,
+                "dpo_contact": "dpo@demo.example",
+            },
+            "processors": {"dpa_signed": True},
+            "dpia": {"on_file": True},
+            # The model only scores claims. A reviewer decides, helped by SHAP values.
+            "automated_decisions": {"significant_effect": False},
+            "human_oversight": {"enabled": True, "can_override": True},
+            "transparency": {
+                "instructions_url": "https://docs.demo.example/claims-risk-model/model-card",
+                "explanations_available": True,
+            },
+            "ai_act": {
+                "risk_class": "high",
+                "interacts_with_people": False,
+                "conformity_declared": True,
+                "registered": True,
+            },
+            "quality_management": {"system": "QMS for AI systems"},
+            "post_market_monitoring": {
+                "plan_url": "https://docs.demo.example/claims-risk-model/monitoring"
+            },
         },
     },
     {
@@ -104,13 +253,60 @@ ENTITIES = [
         "description": "Historical claims with direct identifiers removed, used to train and "
         "validate the risk model.",
         "owner": "Data Governance",
+        # Open gaps: access is reviewed twice a year, and people cannot export
+        # their records in a machine-readable format.
         "attributes": {
             "records": 4_200_000,
-            "contains_phi": False,
             "deidentification": "HIPAA Safe Harbor",
-            "lawful_basis": "GDPR Art. 6(1)(f) legitimate interests",
-            "retention_years": 7,
-            "storage": {"cloud": "aws", "service": "s3", "encryption": "SSE-KMS"},
+            "storage": {"cloud": "aws", "region": "us-east-1", "service": "s3"},
+            "data": {"classification": "restricted"},
+            "technical_documentation": {
+                "url": "https://docs.demo.example/datasets/claims-2019-2024",
+                "current": True,
+                "retention_years": 10,
+            },
+            "risk_management": {
+                "process": "Data protection risk procedure v2",
+                "review_interval_days": 365,
+            },
+            "access": {"review_interval_days": 180, "deprovisioning_automated": True},
+            "encryption": {"at_rest": True, "in_transit": True},
+            "incident_reporting": {
+                "contact": "security@demo.example",
+                "notification_hours": 48,
+                "subject_notification_process": True,
+            },
+            "backup": {"enabled": True, "restore_tested": True},
+            "data_governance": {
+                "disposal_process": True,
+                "lineage_documented": True,
+                "quality_checks": True,
+                "bias_examined": True,
+                "integrity_verified": True,
+            },
+            # Safe Harbor de-identification takes the data out of HIPAA, but
+            # under the GDPR it is still pseudonymised personal data.
+            "phi": {"processed": False},
+            "personal_data": {
+                "processed": True,
+                "retention_days": 2555,
+                "lawful_basis": "legitimate_interests",
+                "minimised": True,
+                "pseudonymised": True,
+                "special_categories": True,
+                "special_category_condition": "health_care",
+                "privacy_notice_url": "https://demo.example/privacy",
+                "request_response_days": 30,
+                "subject_rights_process": True,
+                "export_supported": False,
+                "processing_record": True,
+                "high_risk_processing": True,
+                "transfers_outside_eea": True,
+                "transfer_safeguard": "standard_contractual_clauses",
+                "dpo_contact": "dpo@demo.example",
+            },
+            "processors": {"dpa_signed": True},
+            "dpia": {"on_file": True},
         },
     },
     {
@@ -119,12 +315,86 @@ ENTITIES = [
         "description": "Intake, automated triage, clinical review and decision letter for "
         "prior authorization requests.",
         "owner": "Utilization Management",
+        # Open gaps: vulnerability scans run every 60 days, the breach
+        # procedure allows 96 hours to notify the authority, and the workflow
+        # is not yet registered in the EU database.
         "attributes": {
             "steps": ["intake", "agent triage", "clinical review", "decision letter"],
             "agents": ["Claims triage agent"],
-            "human_review_required": True,
             "sla_hours": 72,
-            "audit_log": "enabled",
+            "training": {"operators_trained": True},
+            "technical_documentation": {
+                "url": "https://docs.demo.example/prior-authorization",
+                "current": True,
+                "retention_years": 10,
+            },
+            "risk_management": {
+                "process": "AI risk management procedure v3",
+                "review_interval_days": 365,
+            },
+            "monitoring": {"performance_tracked": True, "alerting": True},
+            "environment": {"segregated": True},
+            "access": {
+                "scopes": ["intake.read", "case_router.assign", "letters.send"],
+                "unique_identity": True,
+                "review_interval_days": 90,
+                "deprovisioning_automated": True,
+                "mfa_required": True,
+                "session_timeout_minutes": 15,
+            },
+            "credentials": {"rotation_days": 60, "in_secret_store": True},
+            "input_validation": {"enabled": True},
+            "output_validation": {"enabled": True},
+            "encryption": {"at_rest": True, "in_transit": True},
+            "vulnerability_management": {"scan_interval_days": 60},
+            "logging": {"enabled": True, "retention_days": 730, "tamper_evident": True},
+            "incident_reporting": {
+                "contact": "privacy-incidents@demo.example",
+                "notification_hours": 96,
+                "subject_notification_process": True,
+            },
+            "change_management": {"approval_required": True, "rollback_possible": True},
+            "continuity": {"plan_documented": True},
+            "data_governance": {"disposal_process": True},
+            "testing": {"security_tested": True},
+            "phi": {"processed": True},
+            "baa": {"signed": True},
+            "personal_data": {
+                "processed": True,
+                "retention_days": 3650,
+                "lawful_basis": "contract",
+                "minimised": True,
+                "special_categories": True,
+                "special_category_condition": "health_care",
+                "privacy_notice_url": "https://demo.example/privacy",
+                "request_response_days": 30,
+                "subject_rights_process": True,
+                "export_supported": True,
+                "processing_record": True,
+                "high_risk_processing": True,
+                "transfers_outside_eea": False,
+                "dpo_contact": "dpo@demo.example",
+            },
+            "processors": {"dpa_signed": True},
+            "dpia": {"on_file": True},
+            "automated_decisions": {"significant_effect": True},
+            "human_oversight": {"enabled": True, "can_override": True},
+            "transparency": {
+                "user_notice": True,
+                "instructions_url": "https://docs.demo.example/prior-authorization/instructions",
+                "explanations_available": True,
+            },
+            "ai_act": {
+                "risk_class": "high",
+                "interacts_with_people": True,
+                "fria_on_file": True,
+                "conformity_declared": True,
+                "registered": False,
+            },
+            "quality_management": {"system": "QMS for AI systems"},
+            "post_market_monitoring": {
+                "plan_url": "https://docs.demo.example/prior-authorization/monitoring"
+            },
         },
     },
 ]
@@ -239,12 +509,14 @@ class SeedResult:
     api_key: str
     users: list = field(default_factory=list)
     entities_created: int = 0
+    entities_updated: int = 0
     checks_created: int = 0
     findings_created: int = 0
     files_imported: int = 0
     files_already_imported: int = 0
     keys_revoked: int = 0
     reports_created: int = 0
+    automated_checks_created: int = 0
 
 
 def _tenant():
@@ -271,16 +543,39 @@ def _users(tenant):
 
 
 def _entities(tenant):
-    """Return the demo entities by name, and how many were created."""
-    entities, created_count = {}, 0
+    """Return the demo entities by name, and how many were created and updated.
+
+    An existing demo entity whose type, description, owner or attributes
+    differ from its spec is overwritten, and one that matches is not saved,
+    so a second run changes nothing.
+    """
+    entities, created_count, updated_count = {}, 0, 0
     for spec in ENTITIES:
         defaults = {key: value for key, value in spec.items() if key != "name"}
         entity, created = Entity.objects.get_or_create(
             tenant=tenant, name=spec["name"], defaults=defaults
         )
+        if not created and _update_entity(entity, defaults):
+            updated_count += 1
         entities[entity.name] = entity
         created_count += int(created)
-    return entities, created_count
+    return entities, created_count, updated_count
+
+
+def _update_entity(entity, values):
+    """Set ``values`` on ``entity`` and save it when any of them differs.
+
+    Return whether the entity was saved.
+    """
+    changed = [name for name, value in values.items() if getattr(entity, name) != value]
+    if not changed:
+        return False
+
+    for name in changed:
+        setattr(entity, name, values[name])
+    entity.save(update_fields=[*changed, "updated_at"])
+    logger.info("updated demo entity %s: %s", entity.pk, ", ".join(changed))
+    return True
 
 
 def _import_samples(tenant, entity, result):
@@ -459,6 +754,28 @@ def _history(tenant, entities, today):
     return checks, findings
 
 
+def _automated_checks(tenant, entities):
+    """Run every regulation's rules on each entity that has no automated check of it yet.
+
+    Return the number of checks run. The generated history is also stored
+    with source ``automated``, but it is marked ``is_demo``, so it does not
+    count as an automated check here.
+    """
+    existing = set(
+        Check.objects.filter(
+            tenant=tenant, source=CheckSource.AUTOMATED, is_demo=False
+        ).values_list("entity_id", "regulation")
+    )
+    created = 0
+    for entity in entities.values():
+        for regulation in Regulation:
+            if (entity.pk, regulation.value) in existing:
+                continue
+            run_automated_check(entity, regulation)
+            created += 1
+    return created
+
+
 def _reports(tenant, entity, users, today):
     """Generate the demo reports once, so a new demo has reports to open."""
     if Report.objects.for_tenant(tenant).exists():
@@ -489,13 +806,14 @@ def seed_demo(today=None):
         today = today or timezone.now().astimezone(tenant.zone).date()
 
         users = _users(tenant)
-        entities, entities_created = _entities(tenant)
+        entities, entities_created, entities_updated = _entities(tenant)
         revoked, plaintext = _issue_api_key(tenant, users["admin"])
         result = SeedResult(
             tenant=tenant,
             api_key=plaintext,
             users=[(username, role) for username, role in USERS],
             entities_created=entities_created,
+            entities_updated=entities_updated,
             keys_revoked=revoked,
         )
         _import_samples(tenant, entities[IMPORT_ENTITY_NAME], result)
@@ -505,14 +823,19 @@ def seed_demo(today=None):
         Finding.objects.bulk_create(findings, batch_size=2000)
         result.checks_created = len(checks)
         result.findings_created = len(findings)
+        # Before the reports, so that a new demo's reports include the rule results.
+        result.automated_checks_created = _automated_checks(tenant, entities)
         result.reports_created = _reports(tenant, entities[IMPORT_ENTITY_NAME], users, today)
 
     logger.info(
-        "seeded demo tenant %s: %d entities, %d checks, %d findings created, %d key(s) revoked",
+        "seeded demo tenant %s: %d entities created, %d updated, %d checks, %d findings, "
+        "%d automated checks created, %d key(s) revoked",
         tenant.slug,
         result.entities_created,
+        result.entities_updated,
         result.checks_created,
         result.findings_created,
+        result.automated_checks_created,
         result.keys_revoked,
     )
     return result

@@ -21,9 +21,10 @@ def iso_date(raw):
 
 class Command(BaseCommand):
     help = (
-        "Create the demo tenant 'demo' with users, entities, two imported Prowler scans and "
-        "six months of generated weekly checks. Safe to run again: it adds only what is "
-        "missing, and replaces the demo API key because a key is shown only once."
+        "Create the demo tenant 'demo' with users, entities, two imported Prowler scans, "
+        "six months of generated weekly checks and one automated check per entity and "
+        "regulation. Safe to run again: it adds only what is missing, resets the demo "
+        "entities' attributes, and replaces the demo API key because a key is shown only once."
     )
 
     def add_arguments(self, parser):
@@ -46,8 +47,10 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo API key ({Role.ADMIN.value} role): {result.api_key}")
         self.stdout.write(
             f"Seeded demo: {result.entities_created} entities, {result.checks_created} checks "
-            f"and {result.findings_created} findings created, {result.files_imported} Prowler "
-            f"files imported ({result.files_already_imported} already there), "
+            f"and {result.findings_created} findings created, {result.entities_updated} "
+            f"entities updated, {result.files_imported} Prowler files imported "
+            f"({result.files_already_imported} already there), "
+            f"{result.automated_checks_created} automated checks run, "
             f"{result.reports_created} reports generated, "
             f"{result.keys_revoked} old demo key(s) revoked."
         )

@@ -1,0 +1,228 @@
+"""Tenant isolation over every registered route, API and pages.
+
+A member of tenant A (an admin, the widest role) requests each route with
+tenant B's object ids and filters. Every answer must be a 404, a refusal or
+a list without B's data. ``PROBES`` has one entry per URL name, and a test
+fails when a route is added without one, so new routes cannot skip this.
+"""
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from compliance.audit.services import record_event
+from compliance.catalog.models import Severity
+from compliance.checks.models import Check, FindingStatus
+from compliance.keys.models import ApiKey
+from compliance.reports.models import Report
+from compliance.reports.services import request_report
+from compliance.tenancy.models import Membership, Role
+from tests.conftest import make_check
+
+# How to probe each route: (method, kind, extra). kind is "object" (must be
+# 404), "list" (must not contain B's data), "create" (must not touch B's
+# objects) or "public" (no tenant data at all).
+PROBES = {
+    "api:openapi": ("GET", "public", None),
+    "api:docs": ("GET", "public", None),
+    "api:redoc": ("GET", "public", None),
+    "api:reports": ("GET", "list", {"agent_id": "entity"}),
+    "api:aggregated-reports": ("GET", "list", {"entity_id": "entity"}),
+    "api:report-detail": ("GET", "object", None),
+    "api:report-pdf": ("GET", "object", None),
+    "api:report-verification": ("GET", "object", None),
+    "api:check": ("POST", "create", {"agent_id": "entity", "framework": "soc2"}),
+    "api:results": (
+        "POST",
+        "create",
+        {
+            "entity_id": "entity",
+            "regulation": "SOC2",
+            "source": "probe",
+            "findings": [
+                {"control_id": "CC6.1", "status": "fail", "severity": "high", "title": "x"}
+            ],
+        },
+    ),
+    "api:check-detail": ("GET", "object", None),
+    "api:audit-events": ("GET", "list", None),
+    "api:entities": ("GET", "list", None),
+    "api:entity-detail": ("GET", "object", None),
+    "api:api-keys": ("GET", "list", None),
+    "api:api-key-detail": ("GET", "object", None),
+    "web:home": ("GET", "list", None),
+    "web:login": ("GET", "public", None),
+    "web:logout": ("GET", "public", None),
+    "web:tenant-switch": ("POST", "create", {"tenant": "tenant"}),
+    "web:report-list": ("GET", "list", {"entity": "entity"}),
+    "web:report-new": ("POST", "create", {"entity": "entity", "regulation": "SOC2"}),
+    "web:report-detail": ("GET", "object", None),
+    "web:report-pdf": ("GET", "object", None),
+    "web:api-key-list": ("GET", "list", None),
+    "web:api-key-revoke": ("POST", "object", None),
+    "web:audit-list": ("GET", "list", None),
+    "web:control-list": ("GET", "list", None),
+    "web:control-detail": ("GET", "list", None),
+}
+
+# Extra write methods on object routes, each of which must also be a 404.
+WRITES = {
+    "api:entity-detail": [("PATCH", {"name": "taken"}), ("DELETE", None)],
+    "api:api-key-detail": [("DELETE", None)],
+}
+
+
+def registered_routes(resolver=None, namespace=""):
+    """Yield ``(url name, keyword names)`` for every named route of the project."""
+    resolver = resolver or get_resolver()
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver):
+            inner = f"{pattern.namespace}:" if pattern.namespace else namespace
+            yield from registered_routes(pattern, inner)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            yield f"{namespace}{pattern.name}", sorted(pattern.pattern.converters)
+
+
+ROUTES = sorted(registered_routes())
+
+
+@pytest.fixture
+def foreign(other_tenant, other_entity):
+    """Tenant B's objects, and the strings that would reveal them in an answer."""
+    check = make_check(
+        other_entity,
+        "SOC2",
+        other_entity.created_at,
+        [("CC6.1", FindingStatus.FAIL, Severity.HIGH)],
+    )
+    today = other_tenant.today()
+    report = request_report(
+        tenant=other_tenant,
+        entity=other_entity,
+        regulation="SOC2",
+        period_start=today.replace(day=1),
+        period_end=today,
+    )
+    api_key, _ = ApiKey.issue(tenant=other_tenant, name="globex-secret-key", role=Role.ADMIN)
+    record_event("create", tenant=other_tenant, actor_name="globex-actor", target=other_entity)
+    return {
+        "tenant": other_tenant,
+        "entity": other_entity,
+        "check": check,
+        "report": report,
+        "api_key": api_key,
+        "markers": [
+            str(other_tenant.pk),
+            str(other_entity.pk),
+            other_entity.name,
+            str(check.pk),
+            str(report.pk),
+            report.public_id,
+            str(api_key.pk),
+            api_key.name,
+            "globex-actor",
+        ],
+    }
+
+
+@pytest.fixture
+def member_client(tenant, entity, issue_key, make_member):
+    """Tenant A's admin: a logged-in page client and an API key."""
+    user = make_member(Role.ADMIN)
+    client = Client()
+    client.force_login(user)
+    return client, issue_key(tenant, role=Role.ADMIN)
+
+
+def path_kwargs(name, keywords, foreign):
+    values = {
+        "report_id": foreign["report"].public_id
+        if name.startswith("api:")
+        else foreign["report"].pk,
+        "check_id": foreign["check"].pk,
+        "entity_id": foreign["entity"].pk,
+        "key_id": foreign["api_key"].pk,
+        "regulation": "SOC2",
+    }
+    missing = set(keywords) - set(values)
+    assert not missing, f"{name} has path parameters without a foreign value: {missing}"
+    return {keyword: values[keyword] for keyword in keywords}
+
+
+def resolve_extra(extra, foreign):
+    """Replace the placeholders "entity" and "tenant" with B's ids."""
+    if extra is None:
+        return {}
+    placeholders = {"entity": str(foreign["entity"].pk), "tenant": str(foreign["tenant"].pk)}
+    return {
+        key: placeholders.get(value, value) if isinstance(value, str) else value
+        for key, value in extra.items()
+    }
+
+
+def send(client, key, name, method, path, data):
+    headers = {"X-API-Key": key} if name.startswith("api:") else {}
+    if method == "GET":
+        return client.get(path, data or {}, headers=headers)
+    if name.startswith("api:"):
+        body = json.dumps(data) if data is not None else ""
+        return client.generic(method, path, body, content_type="application/json", headers=headers)
+    return client.post(path, data or {}, headers=headers)
+
+
+def assert_no_markers(response, foreign, name):
+    body = response.content.decode(errors="replace")
+    for marker in foreign["markers"]:
+        assert marker not in body, f"{name} revealed {marker!r} of another tenant"
+
+
+def test_every_route_has_a_probe():
+    names = {name for name, _ in ROUTES}
+
+    assert names - set(PROBES) == set(), "add the new routes to PROBES"
+    assert set(PROBES) - names <= {"web:control-list", "web:control-detail"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "keywords"), ROUTES, ids=[name for name, _ in ROUTES])
+def test_route_hides_other_tenant(name, keywords, member_client, foreign):
+    client, key = member_client
+    method, kind, extra = PROBES[name]
+    path = reverse(name, kwargs=path_kwargs(name, keywords, foreign))
+    reports_before = Report.objects.filter(tenant=foreign["tenant"]).count()
+    checks_before = Check.objects.filter(tenant=foreign["tenant"]).count()
+
+    response = send(client, key, name, method, path, resolve_extra(extra, foreign))
+
+    if kind == "object":
+        assert response.status_code == 404, f"{name}: {response.status_code}"
+    elif kind == "list":
+        assert response.status_code in {200, 302}, f"{name}: {response.status_code}"
+        assert_no_markers(response, foreign, name)
+    elif kind == "create":
+        assert response.status_code in {200, 400, 404}, f"{name}: {response.status_code}"
+        assert_no_markers(response, foreign, name)
+    else:
+        assert_no_markers(response, foreign, name)
+    assert Report.objects.filter(tenant=foreign["tenant"]).count() == reports_before
+    assert Check.objects.filter(tenant=foreign["tenant"]).count() == checks_before
+    assert not Membership.objects.filter(tenant=foreign["tenant"]).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(WRITES))
+def test_writes_to_other_tenant_are_404(name, member_client, foreign):
+    client, key = member_client
+    keywords = dict(ROUTES)[name]
+    path = reverse(name, kwargs=path_kwargs(name, keywords, foreign))
+
+    for method, data in WRITES[name]:
+        response = send(client, key, name, method, path, data)
+        assert response.status_code == 404, f"{method} {name}: {response.status_code}"
+
+    foreign["entity"].refresh_from_db()
+    foreign["api_key"].refresh_from_db()
+    assert foreign["entity"].name == "Globex model"
+    assert foreign["api_key"].revoked_at is None

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from compliance.web.views import account, api_keys, audit, reports
+from compliance.web.views import account, api_keys, audit, controls, reports
 
 app_name = "web"
 urlpatterns = [
@@ -14,6 +14,12 @@ urlpatterns = [
     path("reports/new/", reports.ReportCreateView.as_view(), name="report-new"),
     path("reports/<uuid:report_id>/", reports.ReportDetailView.as_view(), name="report-detail"),
     path("reports/<uuid:report_id>/pdf/", reports.ReportPdfView.as_view(), name="report-pdf"),
+    path("controls/", controls.ControlListView.as_view(), name="control-list"),
+    path(
+        "controls/<str:regulation>/",
+        controls.ControlDetailView.as_view(),
+        name="control-detail",
+    ),
     path("settings/api-keys/", api_keys.ApiKeyListView.as_view(), name="api-key-list"),
     path(
         "settings/api-keys/<uuid:key_id>/revoke/",

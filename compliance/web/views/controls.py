@@ -1,0 +1,243 @@
+"""Controls pages: each regulation's catalog, the automated rules and the tenant's coverage.
+
+Coverage counts, for each control, the tenant's entities by the status of
+their latest finding of that control in the last ``COVERAGE_DAYS`` days. It
+reads every check of the tenant: automated, imported, sent through the API,
+and the generated demo history. Findings observed at the same instant are
+ranked as in report aggregation, so a control shows the same status here as
+in a report of the same entity.
+"""
+
+import datetime as dt
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from django.db.models import Case, F, IntegerField, Value, When, Window
+from django.db.models.functions import RowNumber
+from django.http import Http404
+from django.shortcuts import render
+from django.utils import timezone
+from django.views import View
+
+from compliance.catalog.models import Control, Regulation
+from compliance.checks.models import Finding, FindingStatus
+from compliance.checks.rules import RuleFileError, rule_set
+from compliance.inventory.models import EntityType
+from compliance.reports.aggregation import SEVERITY_ORDER, STATUS_PRECEDENCE
+from compliance.reports.presentation import status_colour
+from compliance.web.access import TenantRoleMixin
+
+logger = logging.getLogger(__name__)
+
+COVERAGE_DAYS = 90
+# The order of a control's coverage badges.
+COVERAGE_STATUSES = [
+    FindingStatus.PASS,
+    FindingStatus.FAIL,
+    FindingStatus.NOT_ASSESSED,
+    FindingStatus.NOT_APPLICABLE,
+]
+
+
+@dataclass(frozen=True)
+class RegulationSummary:
+    """One row of the list page: the size of a regulation's catalog and what covers it."""
+
+    regulation: Regulation
+    controls: int
+    with_rule: int
+    with_evidence: int
+
+
+@dataclass(frozen=True)
+class CoverageCount:
+    """The number of entities whose latest finding of a control has ``status``."""
+
+    status: str
+    label: str
+    count: int
+    colour: str
+
+
+@dataclass(frozen=True)
+class ControlRow:
+    """One row of the detail page: a catalog control, its rule if any, and its coverage."""
+
+    control: Control
+    rule: object
+    rule_applies_to: str
+    coverage: list
+
+
+def coverage_since():
+    """Return the start of the coverage window, ``COVERAGE_DAYS`` days before now."""
+    return timezone.now() - dt.timedelta(days=COVERAGE_DAYS)
+
+
+def _rank(field, ordered_values):
+    """Return an expression that maps ``field`` to its position in ``ordered_values``."""
+    whens = [
+        When(**{field: value}, then=Value(index)) for index, value in enumerate(ordered_values)
+    ]
+    return Case(*whens, default=Value(len(ordered_values)), output_field=IntegerField())
+
+
+def latest_statuses(tenant, regulation, since):
+    """Return ``{control_id: Counter(status: entities)}`` for the tenant, in one query.
+
+    Each (entity, control) pair counts once, with the status of its latest
+    finding observed at or after ``since``. Ties at the same instant go to
+    the most conservative status, then the highest severity, then the newest
+    row, as in ``compliance.reports.aggregation``.
+    """
+    ranked = (
+        Finding.objects.filter(tenant=tenant, regulation=regulation, observed_at__gte=since)
+        .annotate(
+            position=Window(
+                RowNumber(),
+                partition_by=[F("entity_id"), F("control_id")],
+                order_by=[
+                    F("observed_at").desc(),
+                    _rank("status", STATUS_PRECEDENCE).asc(),
+                    _rank("severity", SEVERITY_ORDER).asc(),
+                    F("id").desc(),
+                ],
+            )
+        )
+        .filter(position=1)
+        .order_by()
+    )
+
+    coverage = defaultdict(Counter)
+    for control_id, status in ranked.values_list("control_id", "status"):
+        coverage[control_id][status] += 1
+    return coverage
+
+
+def evidenced_controls(tenant, since):
+    """Return ``{regulation value: set of control IDs}`` with a finding since ``since``."""
+    pairs = (
+        Finding.objects.filter(tenant=tenant, observed_at__gte=since)
+        .order_by()
+        .values_list("regulation", "control_id")
+        .distinct()
+    )
+    evidenced = defaultdict(set)
+    for regulation, control_id in pairs:
+        evidenced[regulation].add(control_id)
+    return evidenced
+
+
+def rules_by_control(regulation):
+    """Return ``({control_id: Rule}, loaded)`` for ``regulation``.
+
+    Invalid rule files are logged and give no rules, so the page still shows
+    the catalog and the evidence.
+    """
+    try:
+        rules = rule_set(regulation)
+    except RuleFileError as error:
+        logger.error(
+            "controls page: %s rules not loaded, the rule files are invalid: %s", regulation, error
+        )
+        return {}, False
+    return {control_id: compiled.rule for control_id, compiled in rules.by_control().items()}, True
+
+
+def entity_types_label(rule):
+    """Return the entity types a rule applies to, in the order of ``EntityType``."""
+    labels = [label for value, label in EntityType.choices if value in rule.entity_types]
+    return ", ".join(labels)
+
+
+def coverage_counts(counter):
+    """Return the non-zero ``CoverageCount`` entries of one control, in badge order."""
+    return [
+        CoverageCount(
+            status=status.value,
+            label=status.label,
+            count=counter[status.value],
+            colour=status_colour(status),
+        )
+        for status in COVERAGE_STATUSES
+        if counter[status.value]
+    ]
+
+
+def control_row(control, rules, coverage):
+    rule = rules.get(control.control_id)
+    return ControlRow(
+        control=control,
+        rule=rule,
+        rule_applies_to=entity_types_label(rule) if rule else "",
+        coverage=coverage_counts(coverage.get(control.control_id, Counter())),
+    )
+
+
+def parse_regulation(raw):
+    """Return the ``Regulation`` whose value is exactly ``raw``, or raise ``Http404``."""
+    if raw not in Regulation.values:
+        raise Http404(f"Unknown regulation {raw!r}.")
+    return Regulation(raw)
+
+
+class ControlListView(TenantRoleMixin, View):
+    """List the regulations with their catalog size, rule count and recent evidence."""
+
+    def get(self, request):
+        since = coverage_since()
+        catalog = defaultdict(set)
+        for regulation, control_id in Control.objects.values_list("regulation", "control_id"):
+            catalog[regulation].add(control_id)
+        evidenced = evidenced_controls(request.tenant, since)
+
+        summaries, rules_missing = [], []
+        for regulation in Regulation:
+            rules, loaded = rules_by_control(regulation)
+            if not loaded:
+                rules_missing.append(regulation)
+            controls = catalog[regulation.value]
+            summaries.append(
+                RegulationSummary(
+                    regulation=regulation,
+                    controls=len(controls),
+                    with_rule=len(controls & set(rules)),
+                    with_evidence=len(controls & evidenced[regulation.value]),
+                )
+            )
+
+        context = {
+            "summaries": summaries,
+            "rules_missing": rules_missing,
+            "coverage_days": COVERAGE_DAYS,
+        }
+        return render(request, "web/controls/list.html", context)
+
+
+class ControlDetailView(TenantRoleMixin, View):
+    """Show one regulation's catalog controls in catalog order with rules and coverage.
+
+    The page reads the catalog in one query and the coverage in another,
+    whatever the number of controls.
+    """
+
+    def get(self, request, regulation):
+        regulation = parse_regulation(regulation)
+        controls = list(Control.objects.filter(regulation=regulation).order_by("sort_key"))
+        rules, rules_loaded = rules_by_control(regulation)
+        coverage = latest_statuses(request.tenant, regulation, coverage_since())
+
+        rows = [control_row(control, rules, coverage) for control in controls]
+        catalog_ids = {control.control_id for control in controls}
+        context = {
+            "regulation": regulation,
+            "rows": rows,
+            "rules_loaded": rules_loaded,
+            "with_rule": sum(1 for row in rows if row.rule is not None),
+            "with_evidence": sum(1 for row in rows if row.coverage),
+            "evidence_outside_catalog": sorted(set(coverage) - catalog_ids),
+            "coverage_days": COVERAGE_DAYS,
+            "regulations": list(Regulation),
+        }
+        return render(request, "web/controls/detail.html", context)

@@ -25,7 +25,6 @@ from compliance.checks.models import Finding, FindingStatus
 from compliance.checks.rules import RuleFileError, rule_set
 from compliance.inventory.models import EntityType
 from compliance.reports.aggregation import SEVERITY_ORDER, STATUS_PRECEDENCE
-from compliance.reports.presentation import status_colour
 from compliance.web.access import TenantRoleMixin
 
 logger = logging.getLogger(__name__)
@@ -55,9 +54,7 @@ class CoverageCount:
     """The number of entities whose latest finding of a control has ``status``."""
 
     status: str
-    label: str
     count: int
-    colour: str
 
 
 @dataclass(frozen=True)
@@ -154,12 +151,7 @@ def entity_types_label(rule):
 def coverage_counts(counter):
     """Return the non-zero ``CoverageCount`` entries of one control, in badge order."""
     return [
-        CoverageCount(
-            status=status.value,
-            label=status.label,
-            count=counter[status.value],
-            colour=status_colour(status),
-        )
+        CoverageCount(status=status.value, count=counter[status.value])
         for status in COVERAGE_STATUSES
         if counter[status.value]
     ]

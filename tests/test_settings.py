@@ -6,14 +6,22 @@ import sys
 
 from tests.conftest import ROOT
 
+PRODUCTION = {
+    "SECRET_KEY": "k7Qm2VxL9pR4tW8yZ1aC5eG3jN6sU0bD-production-like-secret-value",
+    "API_KEY_PEPPERS": '{"1": "a-long-random-pepper"}',
+    "ALLOWED_HOSTS": "compliance.example",
+    "HTTPS": "1",
+    "SECURE_HSTS_PRELOAD": "1",
+}
 
-def run_check(**env):
+
+def run_check(*arguments, **env):
     base = {key: value for key, value in os.environ.items() if key != "COMPLIANCE_DEMO"}
     base.pop("SECRET_KEY", None)
     base.pop("API_KEY_PEPPERS", None)
     base["DJANGO_SETTINGS_MODULE"] = "compliance.settings"
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"],
+    return subprocess.run(  # noqa: S603 - fixed arguments, no shell
+        [sys.executable, "manage.py", "check", *arguments],
         cwd=ROOT,
         env={**base, **env},
         capture_output=True,
@@ -57,3 +65,24 @@ def test_production_settings_start():
     )
 
     assert result.returncode == 0, result.stderr
+
+
+def test_deploy_check_clean_in_production():
+    result = run_check("--deploy", "--fail-level", "WARNING", **PRODUCTION)
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_deploy_check_warns_without_https():
+    result = run_check("--deploy", "--fail-level", "WARNING", **{**PRODUCTION, "HTTPS": "0"})
+
+    assert result.returncode != 0
+    assert "SECURE_HSTS_SECONDS" in result.stderr
+
+
+def test_malformed_integer_rejected():
+    result = run_check(**{**PRODUCTION, "SECURE_HSTS_SECONDS": "a year"})
+
+    assert result.returncode != 0
+    assert "SECURE_HSTS_SECONDS must be a non-negative integer" in result.stderr

@@ -27,7 +27,6 @@ from tests.conftest import make_check
 PROBES = {
     "api:openapi": ("GET", "public", None),
     "api:docs": ("GET", "public", None),
-    "api:redoc": ("GET", "public", None),
     "api:reports": ("GET", "list", {"agent_id": "entity"}),
     "api:aggregated-reports": ("GET", "list", {"entity_id": "entity"}),
     "api:report-detail": ("GET", "object", None),

@@ -256,3 +256,28 @@ def test_unknown_page_is_html_404(client, login_as):
 
     assert response.status_code == 404
     assert "Page not found" in response.content.decode()
+
+
+def test_pages_send_strict_csp(client, login_as, entity):
+    login_as(Role.OFFICER)
+
+    response = client.get(reverse("web:report-list"))
+
+    policy = response["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
+    assert directives["script-src"] == "'self'"
+    assert "'unsafe-inline'" not in policy
+    nonce = re.search(r"'nonce-([^']+)'", directives["style-src"]).group(1)
+    html = response.content.decode()
+    assert f'<style nonce="{nonce}">' in html
+    assert "style=" not in html.replace(f'<style nonce="{nonce}">', "")
+    assert "<script" not in html
+
+
+def test_api_docs_page_has_no_inline_script(client, db):
+    response = client.get("/v1/docs")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<script>" not in html
+    assert "'unsafe-inline'" not in response["Content-Security-Policy"]

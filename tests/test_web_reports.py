@@ -186,7 +186,8 @@ def test_list_status_badge(client, login_as, entity):
 
     html = client.get(LIST_URL).content.decode()
 
-    assert '<span class="badge" style="background-color: #cf222e">Failed</span>' in html
+    assert '<span class="badge badge--failed">Failed</span>' in html
+    assert ".badge--failed{background-color:#cf222e}" in html
 
 
 # The request form and the detail page

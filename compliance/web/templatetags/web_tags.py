@@ -2,10 +2,11 @@
 
 from django import template
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from compliance.checks.models import CheckStatus, FindingStatus
 from compliance.reports.models import ReportStatus
-from compliance.reports.presentation import status_colour
+from compliance.reports.presentation import STATUS_COLOURS, status_colour
 
 register = template.Library()
 
@@ -23,14 +24,32 @@ def status_label(value):
     return STATUS_LABELS.get(key, key.replace("_", " ").capitalize())
 
 
+def badge_modifier(value):
+    """Return the CSS class suffix of a status, ``unknown`` for a value without a colour."""
+    key = str(getattr(value, "value", value)).strip().lower()
+    return key if key in STATUS_COLOURS else "unknown"
+
+
 @register.simple_tag
 def status_badge(value):
     """Render a status as a coloured badge whose text also names the status."""
     return format_html(
-        '<span class="badge" style="background-color: {}">{}</span>',
-        status_colour(value),
-        status_label(value),
+        '<span class="badge badge--{}">{}</span>', badge_modifier(value), status_label(value)
     )
+
+
+@register.simple_tag
+def status_badge_styles():
+    """Return the CSS rules that colour each badge class, from the one status colour map.
+
+    The base template puts them in a ``<style>`` element with the response's
+    CSP nonce, so the pages need no inline ``style`` attributes.
+    """
+    rules = [
+        f".badge--{key}{{background-color:{colour}}}" for key, colour in STATUS_COLOURS.items()
+    ]
+    rules.append(f".badge--unknown{{background-color:{status_colour(None)}}}")
+    return mark_safe("\n".join(rules))  # noqa: S308 - built from constant hex colours
 
 
 @register.filter

@@ -31,14 +31,18 @@ def env_bool(name, default=False):
     raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
-def env_int(name, default):
-    """Parse a non-negative integer environment variable strictly."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
+def env_int(name, default, minimum=0):
+    """Parse an integer environment variable strictly, with a lower bound."""
+    raw = os.environ.get(name, "").strip()
+    if raw == "":
         return default
-    if not raw.strip().isdigit():
-        raise ImproperlyConfigured(f"{name} must be a non-negative integer, got {raw!r}")
-    return int(raw)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
 
 
 def env_list(name, default=""):
@@ -90,6 +94,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "compliance.tenancy",
     "compliance.catalog",
+    "compliance.audit",
     "compliance.keys",
     "compliance.inventory",
     "compliance.checks",
@@ -104,6 +109,8 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sets the request id before authentication and before any view records an audit event.
+    "compliance.audit.middleware.RequestIdMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -294,28 +301,6 @@ PRODUCT_NAME = os.environ.get("PRODUCT_NAME", "AI Compliance")
 # ---------------------------------------------------------------------------
 
 
-def env_int(name, default, minimum=0):
-    """Parse an integer environment variable of at least ``minimum``."""
-    raw = os.environ.get(name, "").strip()
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-INSTALLED_APPS += ["compliance.audit"]
-
-# The request id is set right after the session middleware, before
-# authentication and before any view records an audit event.
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1,
-    "compliance.audit.middleware.RequestIdMiddleware",
-)
 
 # How many reverse proxies in front of the app append to X-Forwarded-For.
 # 0 trusts none, and the client address is REMOTE_ADDR.

@@ -85,4 +85,4 @@ def test_malformed_integer_rejected():
     result = run_check(**{**PRODUCTION, "SECURE_HSTS_SECONDS": "a year"})
 
     assert result.returncode != 0
-    assert "SECURE_HSTS_SECONDS must be a non-negative integer" in result.stderr
+    assert "SECURE_HSTS_SECONDS must be an integer" in result.stderr

@@ -223,3 +223,16 @@ def test_list_query_count(client, login_as, coverage_data, django_assert_max_num
         response = client.get(reverse("web:control-list"))
 
     assert response.status_code == 200
+
+
+def test_detail_styles_pass_csp(client, login_as, coverage_data):
+    login_as(Role.AUDITOR)
+
+    response = client.get(reverse("web:control-detail", kwargs={"regulation": "SOC2"}))
+
+    html = response.content.decode()
+    assert ' style="' not in html
+    nonces = re.findall(r'<style nonce="([^"]*)">', html)
+    assert len(nonces) == 2
+    assert all(nonces)
+    assert f"'nonce-{nonces[0]}'" in response["Content-Security-Policy"]

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from compliance.api import schema
-from compliance.api.serializers import CaseInsensitiveChoiceField, check_items
+from compliance.api.serializers import CaseInsensitiveChoiceField, StrictUUIDField, check_items
 from compliance.audit.models import AuditAction
 from compliance.audit.services import record_request_event
 from compliance.catalog.models import Regulation
@@ -28,9 +28,9 @@ SHAPES = "Send either entity_type, entity_id and regulation, or agent_id and fra
 
 class CheckRequestSerializer(serializers.Serializer):
     entity_type = CaseInsensitiveChoiceField(choices=EntityType.values, required=False)
-    entity_id = serializers.UUIDField(required=False)
+    entity_id = StrictUUIDField(required=False)
     regulation = CaseInsensitiveChoiceField(choices=Regulation.values, required=False)
-    agent_id = serializers.UUIDField(required=False, help_text="Any entity's UUID.")
+    agent_id = StrictUUIDField(required=False, help_text="Any entity's UUID.")
     framework = CaseInsensitiveChoiceField(choices=FRAMEWORKS, required=False)
     scope = serializers.DictField(
         required=False,

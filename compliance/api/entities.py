@@ -1,5 +1,6 @@
 """Entities over the API: list, create, read, update and delete, within the caller's tenant."""
 
+from django.db import models
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
@@ -9,7 +10,7 @@ from compliance.api.filtering import StrictFilterBackend
 from compliance.api.pagination import StrictLimitOffsetPagination
 from compliance.api.params import parse_uuid
 from compliance.api.permissions import READ_ROLES
-from compliance.api.serializers import CaseInsensitiveChoiceField
+from compliance.api.serializers import CaseInsensitiveChoiceField, StrictCharField
 from compliance.audit.models import AuditAction
 from compliance.audit.services import record_request_event
 from compliance.inventory.filters import EntityFilter
@@ -20,6 +21,12 @@ WRITE = {"POST": Role.OFFICER, "PATCH": Role.OFFICER, "DELETE": Role.OFFICER}
 
 
 class EntitySerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+    }
+
     entity_type = CaseInsensitiveChoiceField(choices=EntityType.values)
     attributes = serializers.JSONField(
         required=False, help_text="The facts that automated checks read, as a JSON object."

@@ -24,6 +24,9 @@ from compliance.api.parsers import StrictJSONParser
 from compliance.api.serializers import (
     AwareDateTimeField,
     CaseInsensitiveChoiceField,
+    StrictCharField,
+    StrictSlugField,
+    StrictUUIDField,
     check_items,
 )
 from compliance.audit.models import AuditAction
@@ -44,22 +47,22 @@ MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 class FindingInputSerializer(serializers.Serializer):
-    control_id = serializers.CharField(max_length=64)
+    control_id = StrictCharField(max_length=64)
     status = CaseInsensitiveChoiceField(choices=FindingStatus.values)
     severity = CaseInsensitiveChoiceField(choices=Severity.values)
-    title = serializers.CharField(max_length=500)
-    finding_id = serializers.CharField(max_length=200, required=False)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
-    remediation = serializers.CharField(required=False, allow_blank=True, default="")
+    title = StrictCharField(max_length=500)
+    finding_id = StrictCharField(max_length=200, required=False)
+    description = StrictCharField(required=False, allow_blank=True, default="")
+    remediation = StrictCharField(required=False, allow_blank=True, default="")
     evidence = serializers.DictField(required=False, default=dict)
 
 
 class ResultsInputSerializer(serializers.Serializer):
     """A check computed elsewhere: one entity, one regulation, findings per control."""
 
-    entity_id = serializers.UUIDField()
+    entity_id = StrictUUIDField()
     regulation = CaseInsensitiveChoiceField(choices=Regulation.values)
-    source = serializers.SlugField(
+    source = StrictSlugField(
         max_length=64, help_text="The tool that produced the results, e.g. 'ci-pipeline'."
     )
     observed_at = AwareDateTimeField(

@@ -18,6 +18,30 @@ from compliance.reports.services import report_document, validate_period
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+def _reject_non_string(data):
+    """Fail a string field on JSON numbers and booleans, which DRF would turn into text."""
+    if not isinstance(data, str):
+        raise serializers.ValidationError(f"Must be a string, got {type(data).__name__}.")
+
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data):
+        _reject_non_string(data)
+        return super().to_internal_value(data)
+
+
+class StrictSlugField(serializers.SlugField):
+    def to_internal_value(self, data):
+        _reject_non_string(data)
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    def to_internal_value(self, data):
+        _reject_non_string(data)
+        return super().to_internal_value(data)
+
+
 @extend_schema_field(OpenApiTypes.DATE)
 class StrictDateField(serializers.Field):
     """A calendar date written exactly as ``YYYY-MM-DD`` that exists."""
@@ -75,7 +99,7 @@ class CaseInsensitiveChoiceField(serializers.ChoiceField):
 
 class ReportRequestSerializer(serializers.Serializer):
     entity_type = CaseInsensitiveChoiceField(choices=EntityType.values)
-    entity_id = serializers.UUIDField()
+    entity_id = StrictUUIDField()
     regulation = CaseInsensitiveChoiceField(choices=Regulation.values)
     period_start = StrictDateField()
     period_end = StrictDateField()

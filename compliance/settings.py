@@ -231,12 +231,43 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
-TASKS = {
-    "default": {
-        "BACKEND": os.environ.get("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
-        "QUEUES": ["default"],
+# ---------------------------------------------------------------------------
+# Background tasks. App code enqueues through django.tasks only; TASKS_BACKEND
+# picks where the queue lives and so which worker command runs it:
+#   db (default): django-tasks-db in the database, `manage.py db_worker`.
+#   rq: django-tasks-rq on the Redis server at REDIS_URL,
+#       `manage.py rqworker --job-class django_tasks_rq.Job default`.
+# ---------------------------------------------------------------------------
+TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "").strip().lower() or "db"
+TASKS_QUEUES = ["default"]
+
+# How long a worker's claim on a generating report lasts, in seconds. A claim
+# older than this means the worker stopped, so the reaper retries the report.
+# The RQ backend also stops a job after this long.
+REPORT_CLAIM_LEASE_SECONDS = env_int("REPORT_CLAIM_LEASE_SECONDS", 15 * 60, minimum=60)
+# How often the reaper retries a report whose worker stopped before it marks
+# the report failed.
+REPORT_GENERATION_RETRIES = env_int("REPORT_GENERATION_RETRIES", 2)
+# Seconds after which a generating report that no worker has claimed is
+# enqueued again, counted from its last enqueueing (or its creation).
+REPORT_REQUEUE_AFTER_SECONDS = env_int("REPORT_REQUEUE_AFTER_SECONDS", 30 * 60, minimum=60)
+
+if TASKS_BACKEND == "db":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": TASKS_QUEUES}}
+elif TASKS_BACKEND == "rq":
+    REDIS_URL = os.environ.get("REDIS_URL", "")
+    if not REDIS_URL:
+        raise ImproperlyConfigured(
+            "REDIS_URL is missing. TASKS_BACKEND=rq needs it, e.g. redis://127.0.0.1:6379/0."
+        )
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    RQ_QUEUES = {
+        name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": REPORT_CLAIM_LEASE_SECONDS}
+        for name in TASKS_QUEUES
     }
-}
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": TASKS_QUEUES}}
+else:
+    raise ImproperlyConfigured(f"TASKS_BACKEND must be db or rq, got {TASKS_BACKEND!r}.")
 
 # The largest JSON request body the API accepts, and the largest uploaded
 # scanner file, in bytes.

@@ -72,11 +72,11 @@ def test_logout_needs_post(client, login_as):
     assert "_auth_user_id" not in client.session
 
 
-def test_root_redirects_to_reports(client, db):
+def test_root_redirects_to_overview(client, db):
     response = client.get("/")
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("web:report-list")
+    assert response["Location"] == reverse("web:overview")
 
 
 @pytest.mark.parametrize("path", [*TENANT_PAGES, "/reports/00000000-0000-0000-0000-000000000000/"])

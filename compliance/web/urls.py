@@ -1,7 +1,16 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from compliance.web.views import account, api_keys, audit, controls, reports
+from compliance.web.views import (
+    account,
+    api_keys,
+    audit,
+    checks,
+    controls,
+    entities,
+    overview,
+    reports,
+)
 
 app_name = "web"
 urlpatterns = [
@@ -10,6 +19,16 @@ urlpatterns = [
     # Django's LogoutView accepts only POST, so a link or an image cannot end the session.
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tenant/", account.TenantSwitchView.as_view(), name="tenant-switch"),
+    path("overview/", overview.OverviewView.as_view(), name="overview"),
+    path("entities/", entities.EntityListView.as_view(), name="entity-list"),
+    path("entities/<uuid:entity_id>/", entities.EntityDetailView.as_view(), name="entity-detail"),
+    path(
+        "entities/<uuid:entity_id>/run-check/",
+        entities.EntityRunCheckView.as_view(),
+        name="entity-run-check",
+    ),
+    path("checks/", checks.CheckListView.as_view(), name="check-list"),
+    path("checks/<uuid:check_id>/", checks.CheckDetailView.as_view(), name="check-detail"),
     path("reports/", reports.ReportListView.as_view(), name="report-list"),
     path("reports/new/", reports.ReportCreateView.as_view(), name="report-new"),
     path("reports/<uuid:report_id>/", reports.ReportDetailView.as_view(), name="report-detail"),

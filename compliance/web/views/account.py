@@ -73,7 +73,7 @@ class LoginView(auth_views.LoginView):
 
 
 class HomeView(RedirectView):
-    pattern_name = "web:report-list"
+    pattern_name = "web:overview"
 
 
 class TenantSwitchView(TenantRoleMixin, View):

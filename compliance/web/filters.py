@@ -1,0 +1,152 @@
+"""Page versions of the shared entity and check FilterSets.
+
+They keep every parameter of ``EntityFilter`` and ``CheckFilter`` with the
+same meaning, so a page URL filters like the API, and only relabel them for
+people and add empty "all" choices. The check list also filters by a date
+range, the severity of a failing control, and a search, which the API does
+not accept.
+"""
+
+import datetime as dt
+
+import django_filters
+from django import forms
+from django.db.models import Exists, OuterRef, Q
+
+from compliance.catalog.models import Severity
+from compliance.checks.filters import FRAMEWORK_CHOICES, CheckFilter
+from compliance.checks.models import CheckStatus, Finding, FindingStatus
+from compliance.inventory.filters import EntityFilter
+from compliance.inventory.models import Entity, EntityType
+
+DATE_FORMATS = ["%Y-%m-%d"]
+
+
+class PageFilterForm(forms.Form):
+    """The filter form of a list page: labels without a colon, and no reversed date range."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and end < start:
+            self.add_error(
+                "date_to",
+                f"The end date {end.isoformat()} is before the start date {start.isoformat()}.",
+            )
+        return cleaned
+
+
+def relabel(filterset, name, label, choices=None, help_text=None):
+    """Set a filter's label, and its choices with an empty "all" option first.
+
+    Must run before ``filterset.form`` is first read, which builds the fields.
+    """
+    extra = filterset.filters[name].extra
+    filterset.filters[name].label = label
+    if choices is not None:
+        extra["choices"] = choices
+    if help_text is not None:
+        extra["help_text"] = help_text
+
+
+def date_widget():
+    return forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+
+
+class EntityPageFilter(EntityFilter):
+    """``EntityFilter`` with page labels: type and a search of the names."""
+
+    class Meta(EntityFilter.Meta):
+        form = PageFilterForm
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        relabel(self, "entity_type", "Type", [("", "All types"), *EntityType.choices])
+        relabel(self, "search", "Search", help_text="Part of the entity name.")
+
+    def is_filtered(self):
+        return self.is_bound and any(self.data.get(name) for name in self.filters)
+
+
+class CheckPageFilter(CheckFilter):
+    """``CheckFilter`` plus dates, the severity of a failing control and a search.
+
+    ``agent_id`` stays the parameter name of the entity, as in the API, but
+    the page offers the tenant's entities in a select. Dates are whole days
+    in the tenant's time zone, both inclusive.
+    """
+
+    agent_id = django_filters.ModelChoiceFilter(
+        field_name="entity", queryset=Entity.objects.none(), empty_label="All entities"
+    )
+    severity = django_filters.ChoiceFilter(
+        choices=Severity.choices,
+        method="filter_severity",
+        label="Failing severity",
+        empty_label="Any severity",
+        help_text="Checks with a failing control of this severity.",
+    )
+    date_from = django_filters.DateFilter(
+        method="filter_date_from", label="From", input_formats=DATE_FORMATS, widget=date_widget()
+    )
+    date_to = django_filters.DateFilter(
+        method="filter_date_to",
+        label="To",
+        input_formats=DATE_FORMATS,
+        widget=date_widget(),
+        help_text="Inclusive.",
+    )
+    search = django_filters.CharFilter(
+        method="filter_search",
+        max_length=200,
+        label="Search",
+        help_text="Part of the entity or scanner name.",
+    )
+
+    class Meta(CheckFilter.Meta):
+        fields = [*CheckFilter.Meta.fields, "severity", "date_from", "date_to", "search"]
+        form = PageFilterForm
+
+    def __init__(self, data=None, queryset=None, *, tenant, **kwargs):
+        super().__init__(data, queryset, **kwargs)
+        self.time_zone = tenant.zone
+        self.filters["agent_id"].queryset = Entity.objects.for_tenant(tenant).order_by("name", "id")
+        relabel(self, "agent_id", "Entity")
+        relabel(self, "framework", "Regulation", [("", "All regulations"), *FRAMEWORK_CHOICES])
+        relabel(self, "status", "Status", [("", "All statuses"), *CheckStatus.choices])
+
+    def is_filtered(self):
+        return self.is_bound and any(self.data.get(name) for name in self.filters)
+
+    def filter_severity(self, queryset, name, value):
+        failing = Finding.objects.filter(
+            compliance_check=OuterRef("pk"), status=FindingStatus.FAIL, severity=value
+        )
+        return queryset.filter(Exists(failing))
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(entity__name__icontains=value) | Q(source_name__icontains=value))
+
+    def start_of(self, day):
+        """Return the first instant of ``day`` in the tenant's zone, or ``None`` out of range."""
+        try:
+            return dt.datetime.combine(day, dt.time.min, tzinfo=self.time_zone).astimezone(dt.UTC)
+        except OverflowError:
+            return None
+
+    def filter_date_from(self, queryset, name, value):
+        start = self.start_of(value)
+        return queryset if start is None else queryset.filter(created_at__gte=start)
+
+    def filter_date_to(self, queryset, name, value):
+        if value == dt.date.max:
+            return queryset
+        end = self.start_of(value + dt.timedelta(days=1))
+        return queryset if end is None else queryset.filter(created_at__lt=end)

@@ -171,7 +171,9 @@ def test_overview_ranks_entities_at_risk(client, login_as, posture_data):
 
     response = client.get(URL)
 
-    at_risk = [(entity.name, risk.critical, risk.high) for entity, risk in response.context["at_risk"]]
+    at_risk = [
+        (entity.name, risk.critical, risk.high) for entity, risk in response.context["at_risk"]
+    ]
     assert at_risk == [("Claims triage agent", 1, 0), ("Claims risk model", 0, 1)]
 
 
@@ -189,7 +191,7 @@ def test_overview_shows_recent_checks_and_reports(client, login_as, entity, soc2
     response = client.get(URL)
 
     html = response.content.decode()
-    assert [check.pk for check in response.context["recent_checks"]][0] == soc2_history.pk
+    assert response.context["recent_checks"][0].pk == soc2_history.pk
     assert reverse("web:check-detail", kwargs={"check_id": soc2_history.pk}) in html
     assert reverse("web:report-detail", kwargs={"report_id": report.pk}) in html
 
@@ -237,9 +239,7 @@ def test_overview_query_count(client, login_as, posture_data, django_assert_max_
     assert response.status_code == 200
 
 
-def test_overview_query_count_stays_flat(
-    client, login_as, tenant, django_assert_max_num_queries
-):
+def test_overview_query_count_stays_flat(client, login_as, tenant, django_assert_max_num_queries):
     now = timezone.now()
     for index in range(12):
         extra = Entity.objects.create(

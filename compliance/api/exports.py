@@ -11,12 +11,7 @@ from compliance.api.errors import Conflict
 from compliance.api.params import validate_query
 from compliance.api.permissions import READ_ROLES
 from compliance.api.views import tenant_report
-from compliance.checks.exports import (
-    EXPORT_MAX_ROWS,
-    XLSX_CONTENT_TYPE,
-    check_list_response,
-    count_check_list_rows,
-)
+from compliance.checks import exports as check_exports
 from compliance.checks.filters import CheckFilter
 from compliance.checks.models import Check
 from compliance.reports.exports import report_findings_response
@@ -24,10 +19,10 @@ from compliance.reports.models import ReportStatus
 
 logger = logging.getLogger(__name__)
 
-# TODO: record an audit event per download once AuditAction has an export action;
-# PDF_DOWNLOADED would mislabel these files.
+# TODO: record an audit event per download once AuditAction has an export action,
+# because PDF_DOWNLOADED would mislabel these files.
 
-MEDIA_TYPES = {"csv": "text/csv", "xlsx": XLSX_CONTENT_TYPE}
+MEDIA_TYPES = {"csv": "text/csv", "xlsx": check_exports.XLSX_CONTENT_TYPE}
 CHECK_LIST_PARAMETERS = {"agent_id", "framework", "status"}
 
 FORMULA_NOTE = (
@@ -44,9 +39,9 @@ REPORT_EXPORT_DESCRIPTION = (
 CHECK_EXPORT_DESCRIPTION = (
     "The checks that GET /v1/compliance/reports lists for the same filters, one row per "
     "finding (a check without findings gives one row with empty finding columns), newest "
-    f"check first. At most {EXPORT_MAX_ROWS:,} rows: a larger export is a 400 asking to "
-    "narrow the filters. limit and offset are not accepted, because the export has no "
-    f"pages. {FORMULA_NOTE}"
+    f"check first. At most {check_exports.EXPORT_MAX_ROWS:,} rows: a larger export is a 400 "
+    "asking to narrow the filters. limit and offset are not accepted, because the export has "
+    f"no pages. {FORMULA_NOTE}"
 )
 CHECK_FILTER_PARAMETERS = [
     OpenApiParameter("agent_id", OpenApiTypes.UUID, description="Any entity's UUID."),
@@ -72,7 +67,7 @@ def file_response_schema(file_format, description):
 
 
 class ReportFindingsExportView(APIView):
-    """A ready report's findings as a file; subclasses set the format."""
+    """A ready report's findings as a file, in the format that each subclass sets."""
 
     required_roles = READ_ROLES
     file_format = None
@@ -120,7 +115,7 @@ class ReportFindingsXlsxView(ReportFindingsExportView):
 
 
 class CheckListExportView(APIView):
-    """The filtered check list as a file, one row per finding; subclasses set the format."""
+    """The filtered check list as a file with one row per finding, in the subclass's format."""
 
     required_roles = READ_ROLES
     file_format = None
@@ -131,14 +126,14 @@ class CheckListExportView(APIView):
         validate_query(params, CHECK_LIST_PARAMETERS, filterset)
 
         checks = filterset.qs
-        rows = count_check_list_rows(checks)
-        if rows > EXPORT_MAX_ROWS:
-            logger.info("rejected check list export of over %d rows", EXPORT_MAX_ROWS)
+        limit = check_exports.EXPORT_MAX_ROWS
+        if check_exports.count_check_list_rows(checks, limit) > limit:
+            logger.info("rejected a check list export of more than %d rows", limit)
             raise ValidationError(
-                f"The export has more than {EXPORT_MAX_ROWS:,} rows, the maximum. Narrow the "
-                "filters (agent_id, framework, status) and request each part separately."
+                f"The export has more than {limit:,} rows, the maximum. Narrow the filters "
+                "(agent_id, framework, status) and request each part separately."
             )
-        return check_list_response(checks, self.file_format)
+        return check_exports.check_list_response(checks, self.file_format, limit)
 
 
 class CheckListCsvView(CheckListExportView):

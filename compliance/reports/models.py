@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from ulid import ULID
 
 from compliance.catalog.models import Regulation
@@ -75,12 +76,26 @@ class Report(models.Model):
     generated_at = models.DateTimeField(null=True, blank=True)
     pdf = models.FileField(upload_to="reports/", blank=True)
     pdf_sha256 = models.CharField(max_length=64, blank=True)
+    # Generation state, read and written by the conditional updates in
+    # services.py: when a generation task was last enqueued, when a worker
+    # (or the request itself) last claimed the report, and how many claims
+    # it has had.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     objects = ReportQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["tenant", "-created_at", "-id"], name="report_tenant_idx")]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"], name="report_tenant_idx"),
+            models.Index(
+                fields=["claimed_at"],
+                name="report_generating_idx",
+                condition=Q(status=ReportStatus.GENERATING),
+            ),
+        ]
 
     def __str__(self):
         return f"{self.public_id} ({self.regulation}, {self.period_start}..{self.period_end})"

@@ -335,5 +335,5 @@ def test_sparkline_without_scores_has_no_line():
 
 
 def test_sparkline_rejects_tiny_size():
-    with pytest.raises(ValueError, match="Sparkline size"):
+    with pytest.raises(ValueError, match="Invalid sparkline size 4x40"):
         sparkline_svg(trend_of(1), width=4, height=40)

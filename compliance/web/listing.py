@@ -54,7 +54,7 @@ class Sorting:
         return f"-{key}" if descending else key
 
     def headers(self, raw):
-        """Return one ``SortColumn`` per column; a sorted column's link reverses its order."""
+        """Return ``{key: SortColumn}``, where the sorted column's link reverses its order."""
         current, descending = self.parse(raw)
         headers = []
         for key, (label, _) in self.columns.items():
@@ -67,7 +67,7 @@ class Sorting:
         return {header.key: header for header in headers}
 
     def describe(self, raw):
-        """Return the current order in words, such as ``by name, A to Z``."""
+        """Return the current order in words, such as ``by name, ascending``."""
         key, descending = self.parse(raw)
         label = self.columns[key][0].lower()
         return f"by {label}, {'descending' if descending else 'ascending'}"

@@ -1,10 +1,11 @@
 """Compliance posture of a tenant or one entity, for the overview and entity pages.
 
 A control's status at an instant is the status of its latest finding before
-that instant, ranked as in ``compliance.reports.aggregation``: at the same
-instant fail wins over not assessed, pass and not applicable, then the
-higher severity wins, then the newer row. Only findings inside the window
-count, so a control last observed before the window has no status in it.
+that instant. Findings of the same instant are ranked as in
+``compliance.reports.aggregation``: fail first, then not assessed, pass and
+not applicable, then the higher severity, then the newer row. Only findings
+inside the window count, so a control last observed before the window has
+no status in it.
 
 The posture is replayed from one ordered query of the window's findings, so
 the latest statuses, the trend and the changes of the last week agree.
@@ -30,7 +31,6 @@ from compliance.reports.aggregation import (
 logger = logging.getLogger(__name__)
 
 ASSESSED_STATUSES = (FindingStatus.PASS, FindingStatus.FAIL)
-HIGH_SEVERITIES = (Severity.CRITICAL, Severity.HIGH)
 STATUS_RANK = {status.value: index for index, status in enumerate(STATUS_PRECEDENCE)}
 SEVERITY_RANK = {severity.value: index for index, severity in enumerate(SEVERITY_ORDER)}
 

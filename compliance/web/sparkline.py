@@ -22,7 +22,9 @@ def sparkline_svg(trend, *, width=160, height=40) -> SafeString:
     alternative is the full chart's one-sentence summary of the series.
     """
     if width <= 2 * PADDING or height <= 2 * PADDING:
-        raise ValueError(f"Sparkline size must exceed {2 * PADDING}, got {width}x{height}")
+        raise ValueError(
+            f"Invalid sparkline size {width}x{height}: width and height must exceed {2 * PADDING}."
+        )
 
     points = list((trend or {}).get("points") or [])
     summary = describe_series(points, (trend or {}).get("granularity") or "day")

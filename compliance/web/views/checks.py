@@ -30,7 +30,7 @@ CHECK_SORTING = Sorting(
 
 
 def pretty_json(value):
-    """Return ``value`` as indented JSON with sorted keys, or ``""`` for an empty object."""
+    """Return ``value`` as indented JSON with sorted keys, or ``""`` when it is empty."""
     if value in (None, {}, []):
         return ""
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)

@@ -20,6 +20,7 @@ from compliance.reports.charts import trend_chart_svg
 from compliance.tenancy.models import Role
 from compliance.web.access import TenantRoleMixin, get_for_tenant
 from compliance.web.filters import EntityPageFilter
+from compliance.web.forms import NoColonLabelsMixin
 from compliance.web.listing import Sorting
 from compliance.web.posture import entity_trends, latest_checks, latest_findings
 
@@ -38,7 +39,7 @@ ENTITY_SORTING = Sorting(
 )
 
 
-class RunCheckForm(forms.Form):
+class RunCheckForm(NoColonLabelsMixin, forms.Form):
     """The regulation of an automated check that an officer starts from the entity page."""
 
     regulation = forms.ChoiceField(choices=Regulation.choices)

@@ -53,7 +53,7 @@ class OverviewView(TenantRoleMixin, View):
     """Show the last 30 days per regulation, the entities most at risk and recent activity.
 
     Every number comes from the findings of the window, replayed once in
-    ``compliance.web.posture``; the page runs a fixed number of queries.
+    ``compliance.web.posture``, so the page runs a fixed number of queries.
     """
 
     def get(self, request):

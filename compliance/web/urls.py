@@ -8,6 +8,7 @@ from compliance.web.views import (
     checks,
     controls,
     entities,
+    exports,
     overview,
     reports,
 )
@@ -33,6 +34,16 @@ urlpatterns = [
     path("reports/new/", reports.ReportCreateView.as_view(), name="report-new"),
     path("reports/<uuid:report_id>/", reports.ReportDetailView.as_view(), name="report-detail"),
     path("reports/<uuid:report_id>/pdf/", reports.ReportPdfView.as_view(), name="report-pdf"),
+    path(
+        "reports/<uuid:report_id>/export.csv",
+        exports.ReportExportView.as_view(file_format="csv"),
+        name="report-export-csv",
+    ),
+    path(
+        "reports/<uuid:report_id>/export.xlsx",
+        exports.ReportExportView.as_view(file_format="xlsx"),
+        name="report-export-xlsx",
+    ),
     path("controls/", controls.ControlListView.as_view(), name="control-list"),
     path(
         "controls/<str:regulation>/",

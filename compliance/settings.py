@@ -163,7 +163,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "web:login"
-LOGIN_REDIRECT_URL = "web:report-list"
+LOGIN_REDIRECT_URL = "web:overview"
 LOGOUT_REDIRECT_URL = "web:login"
 
 LANGUAGE_CODE = "en-us"
@@ -232,8 +232,8 @@ REST_FRAMEWORK = {
 }
 
 # ---------------------------------------------------------------------------
-# Background tasks. App code enqueues through django.tasks only; TASKS_BACKEND
-# picks where the queue lives and so which worker command runs it:
+# Background tasks. App code enqueues through django.tasks only, and
+# TASKS_BACKEND selects where the queue lives and so which worker runs it.
 #   db (default): django-tasks-db in the database, `manage.py db_worker`.
 #   rq: django-tasks-rq on the Redis server at REDIS_URL,
 #       `manage.py rqworker --job-class django_tasks_rq.Job default`.
@@ -245,8 +245,8 @@ TASKS_QUEUES = ["default"]
 # older than this means the worker stopped, so the reaper retries the report.
 # The RQ backend also stops a job after this long.
 REPORT_CLAIM_LEASE_SECONDS = env_int("REPORT_CLAIM_LEASE_SECONDS", 15 * 60, minimum=60)
-# How often the reaper retries a report whose worker stopped before it marks
-# the report failed.
+# How many times the reaper retries a report whose worker stopped before it
+# marks the report failed.
 REPORT_GENERATION_RETRIES = env_int("REPORT_GENERATION_RETRIES", 2)
 # Seconds after which a generating report that no worker has claimed is
 # enqueued again, counted from its last enqueueing (or its creation).

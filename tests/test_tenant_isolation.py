@@ -6,7 +6,9 @@ a list without B's data. ``PROBES`` has one entry per URL name, and a test
 fails when a route is added without one, so new routes cannot skip this.
 """
 
+import io
 import json
+import zipfile
 
 import pytest
 from django.test import Client
@@ -46,6 +48,10 @@ PROBES = {
         },
     ),
     "api:check-detail": ("GET", "object", None),
+    "api:checks-csv": ("GET", "list", {"agent_id": "entity"}),
+    "api:checks-xlsx": ("GET", "list", {"agent_id": "entity"}),
+    "api:report-findings-csv": ("GET", "object", None),
+    "api:report-findings-xlsx": ("GET", "object", None),
     "api:audit-events": ("GET", "list", None),
     "api:entities": ("GET", "list", None),
     "api:entity-detail": ("GET", "object", None),
@@ -65,6 +71,9 @@ PROBES = {
     "web:report-new": ("POST", "create", {"entity": "entity", "regulation": "SOC2"}),
     "web:report-detail": ("GET", "object", None),
     "web:report-pdf": ("GET", "object", None),
+    "web:report-export-csv": ("GET", "object", None),
+    "web:report-export-xlsx": ("GET", "object", None),
+    "web:report-verify": ("GET", "list", None),
     "web:api-key-list": ("GET", "list", None),
     "web:api-key-revoke": ("POST", "object", None),
     "web:audit-list": ("GET", "list", None),
@@ -177,8 +186,17 @@ def send(client, key, name, method, path, data):
     return client.post(path, data or {}, headers=headers)
 
 
+def body_text(response):
+    """Return a response's body as text: streamed bodies joined, XLSX files unzipped."""
+    raw = b"".join(response.streaming_content) if response.streaming else response.content
+    if raw.startswith(b"PK"):
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            raw = b"".join(archive.read(name) for name in archive.namelist())
+    return raw.decode(errors="replace")
+
+
 def assert_no_markers(response, foreign, name):
-    body = response.content.decode(errors="replace")
+    body = body_text(response)
     for marker in foreign["markers"]:
         assert marker not in body, f"{name} revealed {marker!r} of another tenant"
 

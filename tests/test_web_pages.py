@@ -36,8 +36,8 @@ def test_login_with_right_password(client, make_member):
     response = client.post(reverse("web:login"), {"username": "alice", "password": PASSWORD})
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("web:report-list")
-    assert client.get(reverse("web:report-list")).status_code == 200
+    assert response["Location"] == reverse("web:overview")
+    assert client.get(reverse("web:overview")).status_code == 200
 
 
 def test_login_with_wrong_password(client, make_member):

@@ -77,9 +77,9 @@ class HomeView(RedirectView):
 
 
 class TenantSwitchView(TenantRoleMixin, View):
-    """Store the chosen tenant in the session and go to that tenant's reports.
+    """Store the chosen tenant in the session and go to that tenant's overview.
 
-    It redirects to the reports list rather than back to the previous page,
+    It redirects to the overview rather than back to the previous page,
     because that page usually shows an object of the tenant just left.
     """
 
@@ -90,4 +90,4 @@ class TenantSwitchView(TenantRoleMixin, View):
 
         logger.info("user %s switched to tenant %s", request.user.pk, membership.tenant_id)
         messages.info(request, f"You are now working in {membership.tenant.name}.")
-        return redirect("web:report-list")
+        return redirect("web:overview")

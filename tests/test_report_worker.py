@@ -297,6 +297,33 @@ class TestDuplicateRequest:
         assert requests.count() == 2
         assert requests.filter(details__duplicate=True).count() == 1
 
+    @pytest.mark.django_db(transaction=True)
+    def test_concurrent_requests_share_report(self, entity):
+        contenders = 4
+        barrier = threading.Barrier(contenders, timeout=30)
+        report_ids = []
+        errors = []
+
+        def contend():
+            try:
+                barrier.wait()
+                report_ids.append(request_long(entity).pk)
+            except Exception as exc:
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=contend) for _ in range(contenders)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+
+        assert not errors
+        assert len(report_ids) == contenders
+        assert len(set(report_ids)) == 1
+        assert Report.objects.count() == 1
+
     def test_other_period_creates_report(self, entity):
         first = request_long(entity)
         start, end = long_period(entity.tenant, days=60)

@@ -76,10 +76,10 @@ class Report(models.Model):
     generated_at = models.DateTimeField(null=True, blank=True)
     pdf = models.FileField(upload_to="reports/", blank=True)
     pdf_sha256 = models.CharField(max_length=64, blank=True)
-    # Generation state, read and written by the conditional updates in
-    # services.py: when a generation task was last enqueued, when a worker
-    # (or the request itself) last claimed the report, and how many claims
-    # it has had.
+    # Generation state, which the conditional updates in services.py read and
+    # write. enqueued_at is when a generation task was last enqueued,
+    # claimed_at is when a worker (or the request itself) last claimed the
+    # report, and attempts counts its claims.
     enqueued_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

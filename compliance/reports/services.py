@@ -16,7 +16,7 @@ from compliance.audit.services import origin_request_id, record_event
 from compliance.inventory.models import Entity
 from compliance.lib.canonical_json import canonical_json
 from compliance.reports.aggregation import build_report, isoformat_z
-from compliance.reports.models import Report, ReportStatus
+from compliance.reports.models import Report, ReportStatus, report_public_id
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def request_report(
 
     While a report of the same tenant, entity, regulation and period is
     generating, the same request returns that report instead of creating a
-    second one, so each period is generated once (the API answers 202 with
+    second one, so each period is generated once (the API responds 202 with
     its Location). Ready and failed reports are never reused, so a request
     after them creates a new report.
 
@@ -148,10 +148,11 @@ def find_or_create_generating(
 ):
     """Return ``(report, created)``: the generating report of this period, or a new one.
 
-    The lookup and the insert run in one transaction that first locks the
-    entity's row (PostgreSQL) or takes SQLite's write lock (the settings
-    begin transactions IMMEDIATE), so two racing requests for the same
-    entity run one after the other and the second finds the first's report.
+    The lookup and the insert run in one transaction. On PostgreSQL it first
+    locks the entity's row, and on SQLite it holds the write lock from its
+    start because the settings begin transactions IMMEDIATE. So two racing
+    requests for one entity run one after the other, and the second finds
+    the first one's report.
     """
     key = {
         "tenant": tenant,
@@ -187,9 +188,9 @@ def enqueue_generation(report_id):
 def send_generation_task(report_id):
     """Enqueue the generation task of a report and return whether the backend accepted it.
 
-    A backend error (the database or Redis is unreachable) is logged, not
-    raised: the report stays generating and unclaimed, so the reaper
-    enqueues it again after ``REPORT_REQUEUE_AFTER_SECONDS``.
+    A backend error (the database or Redis is unreachable) is logged and
+    not raised. The report then stays generating and unclaimed, so the
+    reaper enqueues it again after ``REPORT_REQUEUE_AFTER_SECONDS``.
     """
     from compliance.reports.tasks import generate_report_task
 
@@ -197,9 +198,11 @@ def send_generation_task(report_id):
         result = generate_report_task.enqueue(str(report_id))
     except Exception:
         # Backends raise their own connection errors, so no narrower class fits.
-        logger.exception("enqueueing the generation of report %s failed", report_id)
+        logger.exception(
+            "enqueueing the generation of report %s failed", report_public_id(report_id)
+        )
         return False
-    logger.info("report %s enqueued as task %s", report_id, result.id)
+    logger.info("report %s enqueued as task %s", report_public_id(report_id), result.id)
     return True
 
 
@@ -209,17 +212,17 @@ def max_attempts():
 
 
 def lease_cutoff(now):
-    """Return the time before which a claim made at ``claimed_at`` has expired."""
+    """Return the earliest ``claimed_at`` of a claim that is still live at ``now``."""
     return now - dt.timedelta(seconds=settings.REPORT_CLAIM_LEASE_SECONDS)
 
 
 def claim_report(report, *, now=None):
     """Claim a generating report for one attempt and return whether this caller won the claim.
 
-    The claim is a single conditional UPDATE, so of several workers only one
-    wins: the report must be generating, have attempts left, and be unclaimed
-    or claimed before the lease expired. The winner's ``claimed_at``
-    identifies its claim when it stores the result.
+    The claim is a single conditional UPDATE, so only one of several workers
+    wins. It succeeds only while the report is generating, has attempts left,
+    and is unclaimed or its last claim has expired. The winner's
+    ``claimed_at`` identifies its claim when it stores the result.
     """
     now = now or timezone.now()
     claimable = Report.objects.filter(
@@ -237,8 +240,8 @@ def generate(report):
     """Claim a generating report, aggregate it and mark it ready, or failed with the reason.
 
     Returns the report. When the report is no longer generating, or another
-    worker holds a live claim, nothing is generated and the report is only
-    refreshed, so a duplicate task does no work. An aggregation error fails
+    worker has a live claim on it, nothing is generated and the report is
+    only refreshed, so a duplicate task does no work. An aggregation error fails
     the report at once and is not retried.
     """
     if report.status != ReportStatus.GENERATING:
@@ -375,8 +378,8 @@ def reap_reports(*, now=None):
     """Recover generating reports that no live worker will finish, and return what was done.
 
     A claim older than ``REPORT_CLAIM_LEASE_SECONDS`` means the worker
-    stopped mid-report: the report is released and enqueued again while it
-    has attempts left, else marked failed with ``stopped_reason``. An
+    stopped mid-report. Such a report is released and enqueued again while
+    it has attempts left, and otherwise marked failed with ``stopped_reason``. An
     unclaimed report enqueued (or created) more than
     ``REPORT_REQUEUE_AFTER_SECONDS`` ago lost its task or never had one, so
     it is enqueued again. Every change is a conditional update on the values

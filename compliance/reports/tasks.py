@@ -33,7 +33,7 @@ def generate_report_task(report_id):
 
 
 def reap_before_work(report_id):
-    """Run the reaper and log its errors, so a failed reap never blocks the queued report."""
+    """Run the reaper and log its errors, so that a failed reap does not stop this task."""
     from compliance.reports.services import reap_reports
 
     try:
@@ -45,8 +45,8 @@ def reap_before_work(report_id):
 def render_pdf_after_generation(report):
     """Render and store the PDF of a ready report, logging a failure instead of raising it.
 
-    The report is ready and immutable either way; a missing PDF is rendered
-    by the first download.
+    The report is ready and immutable either way, and the first download
+    renders a missing PDF.
     """
     from compliance.reports.pdf import ensure_pdf
 

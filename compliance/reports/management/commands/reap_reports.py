@@ -15,6 +15,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, verbosity, **options):
         result = reap_reports()
+        if verbosity < 1:
+            return
         self.stdout.write(
             f"{len(result.retried)} retried after their worker stopped, "
             f"{len(result.requeued)} enqueued again after their task was lost, "

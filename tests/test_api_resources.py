@@ -411,3 +411,26 @@ class TestAuditOfWrites:
         events = AuditEvent.objects.filter(tenant=tenant, target_id=body["id"])
         assert sorted(events.values_list("action", flat=True)) == ["key_created", "key_revoked"]
         assert body["key"] not in str(list(events.values_list("details", flat=True)))
+
+
+class TestAuditOfExports:
+    def test_findings_export_recorded(self, api, entity, soc2_history, tenant):
+        created = api.post("/v1/compliance/reports", json=report_body(entity)).json()
+
+        response = api.get(f"/v1/compliance/reports/{created['id']}/findings.csv")
+
+        assert_status(response, 200)
+        event = AuditEvent.objects.get(tenant=tenant, action="export_downloaded")
+        assert event.details == {
+            "report_id": created["id"],
+            "format": "csv",
+            "digest": created["digest"],
+        }
+
+    def test_check_list_export_recorded(self, api, tenant, soc2_history):
+        response = api.get("/v1/compliance/checks.csv", params={"framework": "soc2"})
+
+        assert_status(response, 200)
+        event = AuditEvent.objects.get(tenant=tenant, action="export_downloaded")
+        assert event.details["filters"] == {"framework": "soc2"}
+        assert event.details["format"] == "csv"

@@ -11,6 +11,8 @@ from compliance.api.errors import Conflict
 from compliance.api.params import validate_query
 from compliance.api.permissions import READ_ROLES
 from compliance.api.views import tenant_report
+from compliance.audit.models import AuditAction
+from compliance.audit.services import record_request_event
 from compliance.checks import exports as check_exports
 from compliance.checks.filters import CheckFilter
 from compliance.checks.models import Check
@@ -18,9 +20,6 @@ from compliance.reports.exports import report_findings_response
 from compliance.reports.models import ReportStatus
 
 logger = logging.getLogger(__name__)
-
-# TODO: record an audit event per download once AuditAction has an export action,
-# because PDF_DOWNLOADED would mislabel these files.
 
 MEDIA_TYPES = {"csv": "text/csv", "xlsx": check_exports.XLSX_CONTENT_TYPE}
 CHECK_LIST_PARAMETERS = {"agent_id", "framework", "status"}
@@ -79,6 +78,16 @@ class ReportFindingsExportView(APIView):
         if report.status == ReportStatus.FAILED:
             raise Conflict(f"The report failed and has no findings to export: {report.error}")
 
+        record_request_event(
+            request,
+            AuditAction.EXPORT_DOWNLOADED,
+            target=report,
+            details={
+                "report_id": report.public_id,
+                "format": self.file_format,
+                "digest": report.digest,
+            },
+        )
         return report_findings_response(report, self.file_format)
 
 
@@ -133,6 +142,12 @@ class CheckListExportView(APIView):
                 f"The export has more than {limit:,} rows, the maximum. Narrow the filters "
                 "(agent_id, framework, status) and request each part separately."
             )
+        record_request_event(
+            request,
+            AuditAction.EXPORT_DOWNLOADED,
+            target_type="checks.check",
+            details={"format": self.file_format, "filters": params.dict()},
+        )
         return check_exports.check_list_response(checks, self.file_format, limit)
 
 

@@ -39,6 +39,7 @@ class AuditAction(models.TextChoices):
     REPORT_REQUESTED = "report_requested", "Report requested"
     REPORT_GENERATED = "report_generated", "Report generated"
     PDF_DOWNLOADED = "pdf_downloaded", "PDF downloaded"
+    EXPORT_DOWNLOADED = "export_downloaded", "Export downloaded"
 
 
 class AuditOutcome(models.TextChoices):

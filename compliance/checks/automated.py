@@ -10,6 +10,7 @@ from compliance.catalog.canonical import canonical_control_id
 from compliance.catalog.loader import CATALOG_VERSION
 from compliance.catalog.models import Regulation
 from compliance.checks.models import Check, CheckSource, Finding, status_from_findings
+from compliance.checks.rollups import record_rollups
 from compliance.checks.rules import entity_facts, evaluate_rule, rule_set
 
 logger = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ def _save(entity, regulation, scope, rule_set_version, results, created_at):
     with transaction.atomic():
         check.save()
         Finding.objects.bulk_create(findings)
+        record_rollups([check], findings)
     return check
 
 

@@ -132,3 +132,72 @@ class Finding(models.Model):
 
     def __str__(self):
         return f"{self.control_id} {self.status} ({self.finding_id})"
+
+
+class DailyControlRollup(models.Model):
+    """The latest finding of one control on one day, with the day's earliest time and count.
+
+    One row per tenant, entity, regulation, control and local day in the
+    tenant's time zone. ``compliance.checks.rollups.record_rollups`` writes
+    it in the transaction that stores the findings, so report aggregation
+    reads one row per control and day instead of every finding.
+    """
+
+    # The unique constraint's first column is the tenant, so it serves as the tenant's index.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="+")
+    regulation = models.CharField(max_length=16, choices=Regulation.choices)
+    control_id = models.CharField(max_length=64)
+    day = models.DateField()
+    status = models.CharField(max_length=16, choices=FindingStatus.choices)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    # Position of (status, severity) in the tie-break order for findings
+    # observed at the same instant; the lower position wins.
+    tie_rank = models.PositiveSmallIntegerField()
+    observed_at = models.DateTimeField()
+    # No database constraint and no cascade from these two, so that deleting
+    # findings stays a bulk delete. The rows are deleted with their entity or tenant.
+    latest_finding = models.ForeignKey(
+        Finding, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    compliance_check = models.ForeignKey(
+        Check, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    first_observed_at = models.DateTimeField()
+    observations = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            # Serves both the upsert and the report's scan of a period's days.
+            models.UniqueConstraint(
+                fields=["tenant", "entity", "regulation", "day", "control_id"],
+                name="control_rollup_day_unique",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.control_id} on {self.day}: {self.status}"
+
+
+class DailyCheckRollup(models.Model):
+    """The number of checks by status of one entity and regulation on one local day."""
+
+    # The unique constraint's first column is the tenant, so it serves as the tenant's index.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="+")
+    regulation = models.CharField(max_length=16, choices=Regulation.choices)
+    day = models.DateField()
+    pending = models.PositiveIntegerField(default=0)
+    passed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    partial = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "entity", "regulation", "day"], name="check_rollup_day_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.regulation} checks of {self.entity_id} on {self.day}"

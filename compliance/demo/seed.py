@@ -40,6 +40,7 @@ from compliance.checks.models import (
     FindingStatus,
     status_from_findings,
 )
+from compliance.checks.rollups import record_rollups
 from compliance.inventory.models import Entity, EntityType
 from compliance.keys.models import ApiKey
 from compliance.reports.models import Report
@@ -821,6 +822,7 @@ def seed_demo(today=None):
         checks, findings = _history(tenant, entities, today)
         Check.objects.bulk_create(checks)
         Finding.objects.bulk_create(findings, batch_size=2000)
+        record_rollups(checks, findings)
         result.checks_created = len(checks)
         result.findings_created = len(findings)
         # Before the reports, so that a new demo's reports include the rule results.

@@ -23,6 +23,7 @@ from compliance.checks.models import (
     FindingStatus,
     status_from_findings,
 )
+from compliance.checks.rollups import record_rollups
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +165,7 @@ def _create_checks(tenant, entity, parsed, digest):
 
     Check.objects.bulk_create(checks)
     Finding.objects.bulk_create(rows)
+    record_rollups(checks, rows)
     return checks, len(rows)
 
 

@@ -11,6 +11,7 @@ from compliance.web.views import (
     exports,
     overview,
     reports,
+    verify,
 )
 
 app_name = "web"
@@ -32,6 +33,7 @@ urlpatterns = [
     path("checks/<uuid:check_id>/", checks.CheckDetailView.as_view(), name="check-detail"),
     path("reports/", reports.ReportListView.as_view(), name="report-list"),
     path("reports/new/", reports.ReportCreateView.as_view(), name="report-new"),
+    path("reports/verify/", verify.ReportVerifyView.as_view(), name="report-verify"),
     path("reports/<uuid:report_id>/", reports.ReportDetailView.as_view(), name="report-detail"),
     path("reports/<uuid:report_id>/pdf/", reports.ReportPdfView.as_view(), name="report-pdf"),
     path(

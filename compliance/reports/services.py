@@ -213,6 +213,8 @@ def max_attempts():
 
 def lease_cutoff(now):
     """Return the earliest ``claimed_at`` of a claim that is still live at ``now``."""
+    # NOTE: a worker never renews its claim, so an aggregation that runs longer
+    # than the lease is retried (and finally failed) as if its worker had stopped.
     return now - dt.timedelta(seconds=settings.REPORT_CLAIM_LEASE_SECONDS)
 
 

@@ -416,8 +416,8 @@ def _reap_expired_claims(now, result):
 
 
 def _reap_unclaimed(now, result):
-    # NOTE: a queue that is merely backed up for longer than the delay also
-    # gets a second task per report; the claim makes that task a no-op.
+    # NOTE: when the queue is backed up for longer than the delay, each waiting
+    # report gets a second task, which the claim turns into a no-op.
     cutoff = now - dt.timedelta(seconds=settings.REPORT_REQUEUE_AFTER_SECONDS)
     lost = (
         Report.objects.filter(status=ReportStatus.GENERATING, claimed_at__isnull=True)

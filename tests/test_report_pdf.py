@@ -8,11 +8,13 @@ import socket
 import zoneinfo
 
 import pytest
+from django.db import transaction
 from pypdf import PdfReader
 from weasyprint import HTML
 
 from compliance.catalog.models import Control, Severity
 from compliance.checks.models import Check, CheckSource, Finding, FindingStatus
+from compliance.checks.rollups import record_rollups
 from compliance.inventory.models import Entity, EntityType
 from compliance.reports import pdf as report_pdf
 from compliance.reports.models import Report, ReportStatus
@@ -34,6 +36,15 @@ STATUS_CYCLE = [
 ]
 SEVERITY_CYCLE = [Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
 FINDING_TITLE = re.compile(r"Finding \d{3}")
+BUNDLED_FONTS = {
+    "NotoSans-Regular.ttf",
+    "NotoSans-Bold.ttf",
+    "NotoSansArabic-Regular.ttf",
+    "NotoSansArabic-Bold.ttf",
+    "DroidSansFallbackFull.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSans.ttf",
+}
 
 
 @pytest.fixture
@@ -70,8 +81,12 @@ def at(day, hour):
     return dt.datetime.combine(PERIOD_START + dt.timedelta(days=day), dt.time(hour), tzinfo=BERLIN)
 
 
+@transaction.atomic
 def add_check(entity, when, rows, *, is_demo=False):
-    """Create a check at ``when`` with one finding per ``(control_id, status, severity, title)``."""
+    """Create a check at ``when`` with one finding per ``(control_id, status, severity, title)``.
+
+    The daily rollups are recorded too, as every path that stores findings does.
+    """
     check = Check.objects.create(
         tenant=entity.tenant,
         entity=entity,
@@ -97,6 +112,7 @@ def add_check(entity, when, rows, *, is_demo=False):
         )
         for control_id, status, severity, title in rows
     )
+    record_rollups([check], check.findings.all())
     return check
 
 
@@ -327,11 +343,8 @@ class TestReportPdfFetching:
         report_pdf.render_pdf(report)
 
         assert len(fetchers) == 1
-        fetched = [url.rsplit("/", 1)[-1] for url in fetchers[0].fetched]
-        assert "report_pdf.css" in fetched
-        assert "DejaVuSans.ttf" in fetched
-        assert "DejaVuSans-Bold.ttf" in fetched
-        assert "DejaVuSansMono.ttf" in fetched
+        fetched = {url.rsplit("/", 1)[-1] for url in fetchers[0].fetched}
+        assert fetched == {"report_pdf.css", *BUNDLED_FONTS}
         assert fetchers[0].rejected == []
 
     @pytest.mark.parametrize(

@@ -1,14 +1,19 @@
 """The auditor PDF of a ready report, rendered by WeasyPrint from an HTML template.
 
+The PDF is a PDF/A-3b file with bookmarks, document metadata, a methodology
+appendix and the report's API body attached as ``report.json``, so an auditor
+can file it and re-check the digest from the file alone.
+
 Rendering never touches the network or files outside the static directories:
 ``StaticFileFetcher`` serves only files that the staticfiles finders locate
-(the stylesheet and the bundled DejaVu fonts) plus ``data:`` URLs, and rejects
+(the stylesheet and the bundled fonts) plus ``data:`` URLs, and rejects
 every other URL. Report content enters the HTML through auto-escaped template
 variables, so a finding title cannot add markup, images or stylesheets.
 """
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import mimetypes
 from pathlib import Path
@@ -18,18 +23,21 @@ from urllib.request import url2pathname
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.files.base import ContentFile
+from django.db.models import Count
 from django.template.loader import render_to_string
-from weasyprint import HTML
+from django.urls import reverse
+from weasyprint import HTML, Attachment
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse, path2url
 
 from compliance.catalog.models import Control, Regulation, Severity
-from compliance.checks.models import Check, CheckStatus, FindingStatus
+from compliance.checks.models import Check, CheckSource, CheckStatus, FindingStatus
 from compliance.inventory.models import EntityType
-from compliance.reports.aggregation import period_bounds
+from compliance.reports.aggregation import STATUS_PRECEDENCE, isoformat_z, period_bounds
 from compliance.reports.charts import trend_chart_svg
 from compliance.reports.models import Report, ReportStatus
 from compliance.reports.presentation import status_colour
+from compliance.reports.services import report_document
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +45,15 @@ TEMPLATE = "reports/report_pdf.html"
 STYLESHEET = "reports/report_pdf.css"
 CHART_WIDTH = 640
 CHART_HEIGHT = 220
+PDF_VARIANT = "pdf/a-3b"
+JSON_ATTACHMENT_NAME = "report.json"
+# PDF/A-3 relationship of the attached JSON: the source the pages are rendered from.
+JSON_ATTACHMENT_RELATIONSHIP = "Source"
+SOURCE_LABELS = {
+    CheckSource.AUTOMATED: "Automated rules",
+    CheckSource.IMPORTED: "Imported scanner results",
+    CheckSource.API: "Submitted through the API",
+}
 
 
 class StaticFileFetcher(URLFetcher):
@@ -115,13 +132,22 @@ def static_file_url(relative_path):
 
 
 def render_pdf(report):
-    """Render the auditor PDF of a ready report and return its bytes."""
+    """Render the auditor PDF of a ready report as PDF/A-3b with its JSON attached.
+
+    Return the PDF bytes. ``ensure_pdf`` stores them once, so their SHA-256
+    identifies the file that auditors download.
+    """
     _require_ready(report)
 
     fetcher = StaticFileFetcher()
     html = render_to_string(TEMPLATE, pdf_context(report))
     document = HTML(string=html, url_fetcher=fetcher)
-    pdf = document.write_pdf(font_config=FontConfiguration())
+    pdf = document.write_pdf(
+        font_config=FontConfiguration(),
+        pdf_variant=PDF_VARIANT,
+        attachments=[json_attachment(report, fetcher)],
+        finisher=finish_pdf,
+    )
     logger.info(
         "rendered PDF of report %s: %d bytes, %d static files, %d rejected URLs",
         report.public_id,
@@ -130,6 +156,57 @@ def render_pdf(report):
         len(fetcher.rejected),
     )
     return pdf
+
+
+def finish_pdf(document, pdf):
+    """Open viewers on the bookmarks panel and list each associated file once.
+
+    WeasyPrint 70 adds every attachment to the catalog's ``/AF`` array twice
+    when it writes PDF/A-3, so the duplicates are removed in place.
+    """
+    pdf.catalog["PageMode"] = "/UseOutlines"
+
+    associated = pdf.catalog.get("AF")
+    if associated is not None:
+        associated[:] = list(dict.fromkeys(associated))
+
+
+def api_body(report):
+    """Return the report as ``GET /v1/compliance/reports/{id}`` serves it, digest included.
+
+    The JSON document without ``digest`` is what the digest covers.
+    """
+    body = report_document(report)
+    body["digest"] = report.digest or None
+    if report.error:
+        body["error"] = report.error
+    return body
+
+
+def api_body_json(report):
+    """Serialise ``api_body`` to the bytes the API sends: compact UTF-8 JSON.
+
+    The options match Django REST framework's ``JSONRenderer`` with the
+    project's settings (compact, unescaped non-ASCII, no NaN), including its
+    escaping of U+2028 and U+2029.
+    """
+    text = json.dumps(api_body(report), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return text.encode()
+
+
+def json_attachment(report, fetcher):
+    """Return the ``report.json`` attachment, dated at the report's generation time."""
+    generated = report.generated_at.astimezone(dt.UTC)
+    return Attachment(
+        string=api_body_json(report),
+        name=JSON_ATTACHMENT_NAME,
+        description=f"API body of report {report.public_id}, digest included",
+        created=generated,
+        modified=generated,
+        relationship=JSON_ATTACHMENT_RELATIONSHIP,
+        url_fetcher=fetcher,
+    )
 
 
 def ensure_pdf(report):
@@ -192,6 +269,7 @@ def pdf_context(report):
     summary = report.summary or {}
     zone = report.tenant.zone
     regulation_label = _label(Regulation, report.regulation)
+    checks = period_checks(report)
     return {
         "product_name": settings.PRODUCT_NAME,
         "report": report,
@@ -199,14 +277,15 @@ def pdf_context(report):
         "document_title": f"Compliance report {report.public_id}",
         "subject": f"{regulation_label} compliance of {report.entity.name}, "
         f"{report.period_start} to {report.period_end}",
+        "keywords": _keywords(report, regulation_label),
         "tenant_name": report.tenant.name,
         "entity_name": report.entity.name,
         "entity_type": _label(EntityType, report.entity.entity_type),
         "regulation_name": regulation_label,
         "time_zone": summary.get("time_zone") or report.tenant.time_zone,
         "generated_at": _local_timestamp(report.generated_at, zone),
-        "generated_at_iso": report.generated_at.isoformat() if report.generated_at else "",
-        "is_demo": uses_demo_data(report),
+        "generated_at_w3c": _w3c_timestamp(report.generated_at),
+        "is_demo": checks.filter(is_demo=True).exists(),
         "score": summary.get("compliance_score"),
         "previous": summary.get("previous_period") or {},
         "check_rows": _check_rows(summary),
@@ -221,11 +300,15 @@ def pdf_context(report):
         ),
         "finding_rows": [_finding_row(entry, zone) for entry in report.findings or []],
         "missing_controls": _missing_controls(report, summary),
+        "methodology": methodology_context(report, summary, checks),
     }
 
 
-def uses_demo_data(report):
-    """Return whether any check of the report's entity and regulation in its period is demo data."""
+def period_checks(report):
+    """Return the checks that fed the report: its entity and regulation, created in its period.
+
+    These are the checks that ``build_report`` counts in ``summary.checks``.
+    """
     lower, upper = period_bounds(report.period_start, report.period_end, report.tenant.zone)
     return Check.objects.filter(
         tenant_id=report.tenant_id,
@@ -233,8 +316,146 @@ def uses_demo_data(report):
         regulation=report.regulation,
         created_at__gte=lower,
         created_at__lt=upper,
-        is_demo=True,
-    ).exists()
+    )
+
+
+def methodology_context(report, summary, checks):
+    """Return the facts of the methodology appendix: evidence, versions, rules and bounds.
+
+    The source counts and versions are queried when the PDF is rendered,
+    because the stored summary does not contain them.
+    NOTE: a check imported after generation with a time inside the period
+    appears here but not in the report's numbers. ``late_checks`` is the
+    difference, and the appendix prints a warning when it is not zero.
+    """
+    sources = evidence_sources(checks)
+    counted = sum(row["count"] for row in sources)
+    reported = (summary.get("checks") or {}).get("total", 0)
+    if counted != reported:
+        logger.warning(
+            "report %s counts %d checks but %d are in its period now",
+            report.public_id,
+            reported,
+            counted,
+        )
+    return {
+        "sources": sources,
+        "check_count": counted,
+        "late_checks": counted - reported,
+        "catalog_version": summary.get("catalog_version") or "",
+        "automated_versions": automated_versions(checks),
+        "score": _score_facts(summary),
+        "tie_break": [_label(FindingStatus, status).lower() for status in STATUS_PRECEDENCE],
+        "bounds": _period_facts(report, summary),
+        "verification": _verification_facts(report),
+    }
+
+
+def evidence_sources(checks):
+    """Return one row per check source, with its check count and the tools that sent them.
+
+    Every source has a row, so a zero count is printed rather than left out.
+    ``names`` lists ``source_name`` values with their counts and is empty when
+    no check of that source names a tool (automated checks never do).
+    """
+    counts = list(
+        checks.values("source", "source_name")
+        .annotate(count=Count("id"))
+        .order_by("source", "source_name")
+    )
+    rows = []
+    for source in (CheckSource.AUTOMATED, CheckSource.IMPORTED, CheckSource.API):
+        mine = [row for row in counts if row["source"] == source]
+        names = [
+            {"name": row["source_name"] or "(no source name)", "count": row["count"]}
+            for row in mine
+        ]
+        if not any(row["source_name"] for row in mine):
+            names = []
+        rows.append(
+            {
+                "label": SOURCE_LABELS[source],
+                "count": sum(row["count"] for row in mine),
+                "names": names,
+            }
+        )
+    return rows
+
+
+def automated_versions(checks):
+    """Return the catalog and rule-set versions of the automated checks, with check counts."""
+    rows = (
+        checks.filter(source=CheckSource.AUTOMATED)
+        .values("catalog_version", "rule_set_version")
+        .annotate(count=Count("id"))
+        .order_by("catalog_version", "rule_set_version")
+    )
+    return [
+        {
+            "catalog_version": row["catalog_version"] or "not recorded",
+            "rule_set_version": row["rule_set_version"] or "not recorded",
+            "count": row["count"],
+        }
+        for row in rows
+    ]
+
+
+def _score_facts(summary):
+    controls = summary.get("controls") or {}
+    return {
+        "passing": controls.get("passing", 0),
+        "failing": controls.get("failing", 0),
+        "not_applicable": controls.get("not_applicable", 0),
+        "not_assessed": controls.get("not_assessed", 0),
+        "value": summary.get("compliance_score"),
+    }
+
+
+def _period_facts(report, summary):
+    """Return the period's first and after-last instant, local and in UTC.
+
+    The report covers ``[start, end)``: from midnight at the start of
+    ``period_start`` to midnight after ``period_end`` in the tenant's zone.
+    """
+    zone = report.tenant.zone
+    lower, upper = period_bounds(report.period_start, report.period_end, zone)
+    return {
+        "time_zone": summary.get("time_zone") or report.tenant.time_zone,
+        "start_local": _local_timestamp(lower, zone),
+        "end_local": _local_timestamp(upper, zone),
+        "start_utc": isoformat_z(lower),
+        "end_utc": isoformat_z(upper),
+    }
+
+
+def _verification_facts(report):
+    return {
+        "attachment_name": JSON_ATTACHMENT_NAME,
+        "report_path": reverse("api:report-detail", kwargs={"report_id": report.public_id}),
+        "verification_path": reverse(
+            "api:report-verification", kwargs={"report_id": report.public_id}
+        ),
+        "verify_page_path": reverse("web:report-verify"),
+    }
+
+
+def _keywords(report, regulation_label):
+    """Return the PDF keywords: comma-separated, so no keyword may contain a comma."""
+    words = [
+        "compliance report",
+        regulation_label,
+        report.entity.name,
+        report.tenant.name,
+        report.public_id,
+    ]
+    return ", ".join(word.replace(",", " ") for word in words)
+
+
+def _w3c_timestamp(value):
+    """Format a datetime as ``2026-03-21T10:05:00Z``, the form WeasyPrint copies into the PDF."""
+    if value is None:
+        return ""
+    return isoformat_z(value.replace(microsecond=0))
 
 
 def _label(choices, value):

@@ -332,7 +332,6 @@ PRODUCT_NAME = os.environ.get("PRODUCT_NAME", "AI Compliance")
 # ---------------------------------------------------------------------------
 
 
-
 # How many reverse proxies in front of the app append to X-Forwarded-For.
 # 0 trusts none, and the client address is REMOTE_ADDR.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)

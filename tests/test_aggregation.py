@@ -7,11 +7,19 @@ import pytest
 
 from compliance.catalog.models import Control, Severity
 from compliance.checks.models import FindingStatus
+from compliance.checks.rollups import record_rollups
 from compliance.reports.aggregation import build_report, compliance_score, period_bounds
-from tests.conftest import make_check
+from tests import conftest
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 PASS, FAIL = FindingStatus.PASS, FindingStatus.FAIL
+
+
+def make_check(entity, regulation, when, results):
+    """Create a check with findings as ``conftest.make_check`` does, and roll it up."""
+    check = conftest.make_check(entity, regulation, when, results)
+    record_rollups([check], check.findings.all())
+    return check
 
 
 def at(day, hour=12, zone=BERLIN):

@@ -14,26 +14,37 @@ Rules, applied in this order:
   evidence is "not assessed", never passing.
 * The compliance score is passing / (passing + failing) as a percentage
   rounded half up to one decimal, or ``None`` when nothing was assessed.
+
+The numbers come from the daily rollups (``compliance.checks.rollups``),
+not from the findings: one row per control and local day keeps that day's
+latest finding under the ranking above, so the latest day row of a control
+in a period contains the period's latest finding. The cost of a report grows
+with the days and controls of its period, not with the number of checks.
 """
 
 import datetime as dt
-from collections import Counter
+from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Case, Count, F, IntegerField, Max, Min, Value, When, Window
-from django.db.models.functions import RowNumber
-
 from compliance.catalog.loader import CATALOG_VERSION
-from compliance.catalog.models import Control, Severity
-from compliance.checks.models import Check, CheckStatus, Finding, FindingStatus
+from compliance.catalog.models import Control
+from compliance.checks.models import CheckStatus, DailyCheckRollup, FindingStatus
+from compliance.checks.rollup_queries import bucket_states, latest_findings
+from compliance.checks.rollups import SEVERITY_ORDER, STATUS_PRECEDENCE
 
-STATUS_PRECEDENCE = [
-    FindingStatus.FAIL,
-    FindingStatus.NOT_ASSESSED,
-    FindingStatus.PASS,
-    FindingStatus.NOT_APPLICABLE,
+__all__ = [
+    "SEVERITY_ORDER",
+    "STATUS_PRECEDENCE",
+    "build_report",
+    "compliance_score",
+    "isoformat_z",
+    "period_bounds",
 ]
-SEVERITY_ORDER = [Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW]
+
+CHECK_STATUSES = CheckStatus.values
+# Bucket indices of ``bucket_states``: the previous period, then the trend's buckets.
+PREVIOUS_PERIOD = 0
+FIRST_TREND_BUCKET = 1
 
 
 def compliance_score(passing, assessed):
@@ -54,40 +65,6 @@ def period_bounds(start, end, zone):
 def isoformat_z(value):
     """Format an aware datetime as ISO 8601 in UTC with a ``Z`` suffix."""
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def _rank(field, ordered_values):
-    whens = [
-        When(**{field: value}, then=Value(index)) for index, value in enumerate(ordered_values)
-    ]
-    return Case(*whens, default=Value(len(ordered_values)), output_field=IntegerField())
-
-
-def _findings_in(tenant, entity, regulation, lower, upper):
-    return Finding.objects.filter(
-        tenant=tenant,
-        entity=entity,
-        regulation=regulation,
-        observed_at__gte=lower,
-        observed_at__lt=upper,
-    )
-
-
-def latest_per_control(findings):
-    """Return the latest finding of each control in ``findings``, ranked as the module says."""
-    ranked = findings.annotate(
-        position=Window(
-            RowNumber(),
-            partition_by=[F("control_id")],
-            order_by=[
-                F("observed_at").desc(),
-                _rank("status", STATUS_PRECEDENCE).asc(),
-                _rank("severity", SEVERITY_ORDER).asc(),
-                F("id").desc(),
-            ],
-        )
-    )
-    return ranked.filter(position=1)
 
 
 def _control_counts(latest_statuses, catalog_ids):
@@ -133,60 +110,80 @@ def _next_bucket(start, granularity):
     return (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
-def _trend(findings, checks, start, end, zone):
+def _buckets(start, end, granularity):
+    """Return the trend's ``(first day, last day)`` buckets, cut to the period."""
+    buckets = []
+    bucket = _bucket_start(start, granularity)
+    while bucket <= end:
+        bucket_end = min(_next_bucket(bucket, granularity) - dt.timedelta(days=1), end)
+        buckets.append((max(bucket, start), bucket_end))
+        bucket = _next_bucket(bucket, granularity)
+    return buckets
+
+
+def _checks_per_day(tenant, entity, regulation, start, end):
+    """Return ``{day: {status: count}}`` of the checks created in the period."""
+    rows = DailyCheckRollup.objects.filter(
+        tenant=tenant, entity=entity, regulation=regulation, day__gte=start, day__lte=end
+    ).values_list("day", *CHECK_STATUSES)
+    return {day: dict(zip(CHECK_STATUSES, counts, strict=True)) for day, *counts in rows}
+
+
+def _trend(states, checks_per_day, buckets, granularity):
     """Return the posture at the end of each day, week or month bucket of the period.
 
     Each point's score uses every finding from the period start up to the end
     of its bucket, so it shows the state an auditor would have seen then.
     Buckets follow the tenant's local calendar, so DST changes do not shift them.
     """
-    granularity = _bucket_size((end - start).days + 1)
-    rows = findings.order_by("observed_at", "id").values_list("control_id", "observed_at", "status")
-    check_days = Counter(
-        created.astimezone(zone).date() for created in checks.values_list("created_at", flat=True)
-    )
+    by_bucket = defaultdict(list)
+    for state in states:
+        by_bucket[state.bucket].append(state)
 
     points = []
-    state = {}
-    pending = iter(rows)
-    row = next(pending, None)
-    bucket = _bucket_start(start, granularity)
-    while bucket <= end:
-        bucket_end = min(_next_bucket(bucket, granularity) - dt.timedelta(days=1), end)
-        while row is not None and row[1].astimezone(zone).date() <= bucket_end:
-            control_id, observed_at, status = row
-            previous = state.get(control_id)
-            # Within one instant the conservative status wins, as in latest_per_control.
-            if (
-                previous is None
-                or previous[0] != observed_at
-                or STATUS_PRECEDENCE.index(status) < STATUS_PRECEDENCE.index(previous[1])
-            ):
-                state[control_id] = (observed_at, status)
-            row = next(pending, None)
-        statuses = [status for _, status in state.values()]
+    posture = {}
+    for index, (bucket_start, bucket_end) in enumerate(buckets, start=FIRST_TREND_BUCKET):
+        for state in by_bucket[index]:
+            posture[state.control_id] = state.status
+        statuses = list(posture.values())
         passing = statuses.count(FindingStatus.PASS)
         failing = statuses.count(FindingStatus.FAIL)
         check_count = sum(
-            count for day, count in check_days.items() if max(bucket, start) <= day <= bucket_end
+            sum(counts.values())
+            for day, counts in checks_per_day.items()
+            if bucket_start <= day <= bucket_end
         )
         points.append(
             {
-                "start": max(bucket, start).isoformat(),
+                "start": bucket_start.isoformat(),
                 "end": bucket_end.isoformat(),
                 "score": compliance_score(passing, passing + failing),
                 "failing_controls": failing,
                 "checks": check_count,
             }
         )
-        bucket = _next_bucket(bucket, granularity)
     return {"granularity": granularity, "points": points}
 
 
-def _period_score(tenant, entity, regulation, start, end, zone):
-    lower, upper = period_bounds(start, end, zone)
-    latest = latest_per_control(_findings_in(tenant, entity, regulation, lower, upper))
-    statuses = list(latest.values_list("status", flat=True))
+def _period_history(states):
+    """Return ``({control: last day}, {control: (first seen, observations)})`` of the period."""
+    last_days, history = {}, {}
+    for state in states:
+        if state.bucket == PREVIOUS_PERIOD:
+            continue
+        if state.control_id not in last_days or state.last_day > last_days[state.control_id]:
+            last_days[state.control_id] = state.last_day
+        first, count = history.get(state.control_id, (state.first_observed_at, 0))
+        history[state.control_id] = (
+            min(first, state.first_observed_at),
+            count + state.observations,
+        )
+    return last_days, history
+
+
+def _previous_score(states):
+    """Return the compliance score of the previous period from its last day rows."""
+    statuses = [state.status for state in states if state.bucket == PREVIOUS_PERIOD]
     passing = statuses.count(FindingStatus.PASS)
     failing = statuses.count(FindingStatus.FAIL)
     return compliance_score(passing, passing + failing)
@@ -198,44 +195,36 @@ def build_report(tenant, entity, regulation, start, end):
     ``findings`` holds one entry per control with evidence in the period,
     in catalog order (controls outside the catalog last, by ID).
     """
-    zone = tenant.zone
-    lower, upper = period_bounds(start, end, zone)
-    findings = _findings_in(tenant, entity, regulation, lower, upper)
-    checks = Check.objects.filter(
-        tenant=tenant,
-        entity=entity,
-        regulation=regulation,
-        created_at__gte=lower,
-        created_at__lt=upper,
-    )
+    days = (end - start).days + 1
+    previous_end = start - dt.timedelta(days=1)
+    previous_start = previous_end - dt.timedelta(days=days - 1)
+    granularity = _bucket_size(days)
+    buckets = _buckets(start, end, granularity)
 
-    latest = list(latest_per_control(findings))
-    seen = {
-        row["control_id"]: row
-        for row in findings.values("control_id").annotate(
-            first_seen=Min("observed_at"), last_seen=Max("observed_at"), observations=Count("id")
-        )
-    }
+    # Bucket 0 is the whole previous period, and the trend's buckets follow it.
+    bucket_ends = [previous_end, *(bucket_end for _, bucket_end in buckets)]
+    states = bucket_states(tenant, entity, regulation, previous_start, bucket_ends)
+    checks_per_day = _checks_per_day(tenant, entity, regulation, start, end)
     catalog = {
         control.control_id: control
         for control in Control.objects.filter(regulation=regulation).order_by("sort_key")
     }
 
-    latest_statuses = {finding.control_id: finding.status for finding in latest}
+    last_days, history = _period_history(states)
+    latest = latest_findings(tenant, entity, regulation, last_days)
+    latest_statuses = {control_id: finding.status for control_id, finding in latest.items()}
     controls = _control_counts(latest_statuses, catalog)
-    by_status = dict.fromkeys(CheckStatus.values, 0)
-    for row in checks.values("status").annotate(count=Count("id")):
-        by_status[row["status"]] = row["count"]
+    by_status = dict.fromkeys(CHECK_STATUSES, 0)
+    for counts in checks_per_day.values():
+        for status, count in counts.items():
+            by_status[status] += count
     open_by_severity = dict.fromkeys(reversed(SEVERITY_ORDER), 0)
-    for finding in latest:
+    for finding in latest.values():
         if finding.status == FindingStatus.FAIL:
             open_by_severity[finding.severity] += 1
 
-    days = (end - start).days + 1
-    previous_end = start - dt.timedelta(days=1)
-    previous_start = previous_end - dt.timedelta(days=days - 1)
     score = compliance_score(controls["passing"], controls["assessed"])
-    previous_score = _period_score(tenant, entity, regulation, previous_start, previous_end, zone)
+    previous_score = _previous_score(states)
 
     summary = {
         "checks": {"total": sum(by_status.values()), "by_status": by_status},
@@ -245,7 +234,7 @@ def build_report(tenant, entity, regulation, start, end):
         "controls_without_evidence": [
             control_id for control_id in catalog if control_id not in latest_statuses
         ],
-        "trend": _trend(findings, checks, start, end, zone),
+        "trend": _trend(states, checks_per_day, buckets, granularity),
         "previous_period": {
             "period_start": previous_start.isoformat(),
             "period_end": previous_end.isoformat(),
@@ -257,26 +246,35 @@ def build_report(tenant, entity, regulation, start, end):
         "time_zone": tenant.time_zone,
         "catalog_version": CATALOG_VERSION,
     }
+    return summary, _finding_entries(latest, history, catalog)
 
+
+def _finding_entries(latest, history, catalog):
+    """Return the per-control entries in catalog order (controls outside it last, by ID)."""
     order = {control_id: index for index, control_id in enumerate(catalog)}
-    latest.sort(key=lambda finding: (order.get(finding.control_id, len(order)), finding.control_id))
-    entries = [_finding_entry(finding, catalog.get(finding.control_id), seen) for finding in latest]
-    return summary, entries
+    control_ids = sorted(
+        latest, key=lambda control_id: (order.get(control_id, len(order)), control_id)
+    )
 
-
-def _finding_entry(finding, control, seen):
-    history = seen[finding.control_id]
-    return {
-        "control_id": finding.control_id,
-        "control_title": control.title if control else "",
-        "status": finding.status,
-        "severity": finding.severity,
-        "finding_id": finding.finding_id,
-        "title": finding.title,
-        "description": finding.description,
-        "remediation": finding.remediation,
-        "check_id": str(finding.compliance_check_id),
-        "first_seen": isoformat_z(history["first_seen"]),
-        "last_seen": isoformat_z(history["last_seen"]),
-        "observations": history["observations"],
-    }
+    entries = []
+    for control_id in control_ids:
+        finding = latest[control_id]
+        control = catalog.get(control_id)
+        first_seen, observations = history[control_id]
+        entries.append(
+            {
+                "control_id": control_id,
+                "control_title": control.title if control else "",
+                "status": finding.status,
+                "severity": finding.severity,
+                "finding_id": finding.finding_id,
+                "title": finding.title,
+                "description": finding.description,
+                "remediation": finding.remediation,
+                "check_id": str(finding.check_id),
+                "first_seen": isoformat_z(first_seen),
+                "last_seen": isoformat_z(finding.observed_at),
+                "observations": observations,
+            }
+        )
+    return entries

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from compliance.catalog.models import Severity
@@ -20,6 +20,7 @@ from compliance.checks.models import (
     FindingStatus,
     status_from_findings,
 )
+from compliance.checks.rollups import record_rollups
 from compliance.inventory.models import Entity, EntityType
 from compliance.keys.models import ApiKey
 from compliance.tenancy.models import Membership, Role, Tenant
@@ -90,8 +91,12 @@ def issue_key():
 
 
 def make_check(entity, regulation, when, results, source=CheckSource.API):
-    """Create a check at ``when`` with findings from ``(control_id, status, severity)`` rows."""
-    check = Check.objects.create(
+    """Create a check at ``when`` with findings from ``(control_id, status, severity)`` rows.
+
+    The check, its findings and the daily rollups are written together, as the
+    product's own save paths do.
+    """
+    check = Check(
         tenant=entity.tenant,
         entity=entity,
         regulation=regulation,
@@ -115,9 +120,11 @@ def make_check(entity, regulation, when, results, source=CheckSource.API):
         )
         for index, (control_id, status, severity) in enumerate(results)
     ]
-    Finding.objects.bulk_create(findings)
     check.status = status_from_findings(findings)
-    check.save(update_fields=["status"])
+    with transaction.atomic():
+        check.save()
+        Finding.objects.bulk_create(findings)
+        record_rollups([check], findings)
     return check
 
 

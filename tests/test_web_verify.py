@@ -14,6 +14,7 @@ from django.core.files.uploadedfile import (
 from django.test import Client
 from django.urls import reverse
 
+from compliance.audit.models import AuditEvent
 from compliance.reports.pdf import ensure_pdf
 from compliance.reports.services import request_report
 from compliance.tenancy.models import Role
@@ -117,6 +118,9 @@ class TestVerifyUpload:
         assert hashlib.sha256(pdf_bytes).hexdigest() == report.pdf_sha256
         assert report.pdf_sha256 in text
         assert NO_MATCH not in text
+        event = AuditEvent.objects.get(action="pdf_verified")
+        assert event.outcome == "success"
+        assert event.details["report_id"] == report.public_id
 
     def test_changed_byte_does_not_match(self, client, login_as, tenant, entity, media_root):
         report, pdf_bytes = issued_pdf(tenant, entity)
@@ -131,6 +135,9 @@ class TestVerifyUpload:
         assert NO_MATCH in text
         assert report.public_id not in text
         assert hashlib.sha256(bytes(changed)).hexdigest() in text
+        event = AuditEvent.objects.get(action="pdf_verified")
+        assert event.outcome == "failure"
+        assert event.details["pdf_sha256"] == hashlib.sha256(bytes(changed)).hexdigest()
 
     def test_other_tenant_pdf_does_not_match(
         self, client, login_as, entity, other_tenant, other_entity, media_root

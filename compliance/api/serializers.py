@@ -13,7 +13,7 @@ from compliance.catalog.models import Regulation
 from compliance.checks.models import Finding
 from compliance.inventory.models import EntityType
 from compliance.reports.aggregation import isoformat_z
-from compliance.reports.services import report_document, validate_period
+from compliance.reports.services import validate_period
 
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -159,15 +159,6 @@ def check_item(check, findings):
         "findings": findings,
         "created_at": isoformat_z(check.created_at),
     }
-
-
-def report_body(report):
-    """Return a report as the API serves it, with its digest once ready."""
-    document = report_document(report)
-    document["digest"] = report.digest or None
-    if report.error:
-        document["error"] = report.error
-    return document
 
 
 class ReportSummarySerializer(serializers.Serializer):

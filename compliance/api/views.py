@@ -21,7 +21,6 @@ from compliance.api.serializers import (
     ReportRequestSerializer,
     ReportSummarySerializer,
     check_items,
-    report_body,
 )
 from compliance.audit.models import AuditAction
 from compliance.audit.services import record_request_event
@@ -32,7 +31,7 @@ from compliance.reports.aggregation import isoformat_z
 from compliance.reports.filters import ReportFilter
 from compliance.reports.models import Report, ReportStatus, parse_report_public_id
 from compliance.reports.pdf import ensure_pdf
-from compliance.reports.services import request_report
+from compliance.reports.services import report_body, request_report
 from compliance.tenancy.models import Role
 
 

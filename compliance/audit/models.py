@@ -40,6 +40,7 @@ class AuditAction(models.TextChoices):
     REPORT_GENERATED = "report_generated", "Report generated"
     PDF_DOWNLOADED = "pdf_downloaded", "PDF downloaded"
     EXPORT_DOWNLOADED = "export_downloaded", "Export downloaded"
+    PDF_VERIFIED = "pdf_verified", "PDF verified"
 
 
 class AuditOutcome(models.TextChoices):

@@ -37,7 +37,7 @@ from compliance.reports.aggregation import STATUS_PRECEDENCE, isoformat_z, perio
 from compliance.reports.charts import trend_chart_svg
 from compliance.reports.models import Report, ReportStatus
 from compliance.reports.presentation import status_colour
-from compliance.reports.services import report_document
+from compliance.reports.services import report_body
 
 logger = logging.getLogger(__name__)
 
@@ -171,26 +171,16 @@ def finish_pdf(document, pdf):
         associated[:] = list(dict.fromkeys(associated))
 
 
-def api_body(report):
-    """Return the report as ``GET /v1/compliance/reports/{id}`` serves it, digest included.
-
-    The JSON document without ``digest`` is what the digest covers.
-    """
-    body = report_document(report)
-    body["digest"] = report.digest or None
-    if report.error:
-        body["error"] = report.error
-    return body
-
-
 def api_body_json(report):
-    """Serialise ``api_body`` to the bytes the API sends: compact UTF-8 JSON.
+    """Serialise ``report_body`` to the bytes the API sends: compact UTF-8 JSON.
 
     The options match Django REST framework's ``JSONRenderer`` with the
     project's settings (compact, unescaped non-ASCII, no NaN), including its
     escaping of U+2028 and U+2029.
     """
-    text = json.dumps(api_body(report), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(
+        report_body(report), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    )
     text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return text.encode()
 

@@ -37,6 +37,18 @@ def report_document(report):
     }
 
 
+def report_body(report):
+    """Return the report as ``GET /v1/compliance/reports/{id}`` serves it, digest included.
+
+    The document without ``digest`` (and ``error``) is what the digest covers.
+    """
+    body = report_document(report)
+    body["digest"] = report.digest or None
+    if report.error:
+        body["error"] = report.error
+    return body
+
+
 def compute_digest(report):
     """Return ``sha256:<hex>`` over the canonical JSON of the ready report."""
     return "sha256:" + hashlib.sha256(canonical_json(report_document(report))).hexdigest()

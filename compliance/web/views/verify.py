@@ -20,6 +20,8 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from compliance.audit.models import AuditAction, AuditOutcome
+from compliance.audit.services import record_request_event
 from compliance.reports.models import Report, ReportStatus
 from compliance.web.access import TenantRoleMixin
 
@@ -162,8 +164,17 @@ class ReportVerifyView(TenantRoleMixin, View):
             request.tenant.pk,
             report.public_id if report else "no matching report",
         )
-        # NOTE: verifications are not in the audit trail, because AuditAction
-        # has no value for them and no other action describes a verification.
+        record_request_event(
+            request,
+            AuditAction.PDF_VERIFIED,
+            target=report,
+            outcome=AuditOutcome.SUCCESS if report else AuditOutcome.FAILURE,
+            details={
+                "pdf_sha256": upload.sha256,
+                "size": upload.size,
+                "report_id": report.public_id if report else None,
+            },
+        )
         result = {"sha256": upload.sha256, "size": upload.size, "report": report}
         return render_page(request, self.make_form(), result=result)
 

@@ -9,16 +9,16 @@ from compliance.catalog.models import Control, Severity
 from compliance.checks.models import FindingStatus
 from compliance.checks.rollups import record_rollups
 from compliance.reports.aggregation import build_report, compliance_score, period_bounds
-from tests import conftest
+from tests.test_aggregation_equivalence import save_check
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 PASS, FAIL = FindingStatus.PASS, FindingStatus.FAIL
 
 
 def make_check(entity, regulation, when, results):
-    """Create a check with findings as ``conftest.make_check`` does, and roll it up."""
-    check = conftest.make_check(entity, regulation, when, results)
-    record_rollups([check], check.findings.all())
+    """Create a check with findings and record its rollups, as the save paths do."""
+    check, findings = save_check(entity, when, results, regulation)
+    record_rollups([check], findings)
     return check
 
 

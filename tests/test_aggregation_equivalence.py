@@ -66,12 +66,12 @@ def random_results(rng):
     ]
 
 
-def save_check(entity, when, results):
+def save_check(entity, when, results, regulation=REGULATION):
     """Insert one check with findings, without rollups; return ``(check, findings)``."""
     check = Check(
         tenant=entity.tenant,
         entity=entity,
-        regulation=REGULATION,
+        regulation=regulation,
         source=CheckSource.API,
         created_at=when,
         completed_at=when,
@@ -81,7 +81,7 @@ def save_check(entity, when, results):
             compliance_check=check,
             tenant=entity.tenant,
             entity=entity,
-            regulation=REGULATION,
+            regulation=regulation,
             observed_at=when,
             finding_id=f"{control_id}-{index}",
             control_id=control_id,

@@ -18,7 +18,7 @@ from compliance.checks.rollups import rebuild_rollups, record_rollups
 from compliance.demo.seed import seed_demo
 from compliance.tenancy.models import Role, Tenant
 from tests.conftest import assert_status
-from tests.conftest import make_check as make_unrolled_check
+from tests.test_aggregation_equivalence import save_check
 
 PASS, FAIL = FindingStatus.PASS, FindingStatus.FAIL
 NOT_ASSESSED = FindingStatus.NOT_ASSESSED
@@ -68,8 +68,8 @@ def assert_matches_rebuild(tenant):
 
 
 def make_check(entity, when, results, regulation="SOC2"):
-    check = make_unrolled_check(entity, regulation, when, results)
-    record_rollups([check], check.findings.all())
+    check, findings = save_check(entity, when, results, regulation)
+    record_rollups([check], findings)
     return check
 
 
@@ -203,10 +203,10 @@ class TestMerge:
 
 @pytest.mark.django_db(transaction=True)
 def test_record_outside_transaction_raises(tenant, entity):
-    check = make_unrolled_check(entity, "SOC2", NOON_UTC, [("CC6.1", FAIL, Severity.HIGH)])
+    check, findings = save_check(entity, NOON_UTC, [("CC6.1", FAIL, Severity.HIGH)])
 
     with pytest.raises(transaction.TransactionManagementError):
-        record_rollups([check], check.findings.all())
+        record_rollups([check], findings)
     assert not DailyControlRollup.objects.exists()
 
 

@@ -11,8 +11,10 @@ import json
 import zipfile
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils.http import urlsafe_base64_encode
 
 from compliance.audit.services import record_event
 from compliance.catalog.models import Severity
@@ -77,6 +79,11 @@ PROBES = {
     "web:api-key-list": ("GET", "list", None),
     "web:api-key-revoke": ("POST", "object", None),
     "web:audit-list": ("GET", "list", None),
+    "web:member-list": ("GET", "list", None),
+    "web:member-role": ("POST", "object", {"role": "auditor"}),
+    "web:member-link": ("POST", "object", None),
+    "web:member-remove": ("POST", "object", None),
+    "web:set-password": ("GET", "public", None),
     "web:control-list": ("GET", "list", None),
     "web:control-detail": ("GET", "list", None),
 }
@@ -121,12 +128,15 @@ def foreign(other_tenant, other_entity):
     )
     api_key, _ = ApiKey.issue(tenant=other_tenant, name="globex-secret-key", role=Role.ADMIN)
     record_event("create", tenant=other_tenant, actor_name="globex-actor", target=other_entity)
+    member = get_user_model().objects.create_user("globex-member", email="member@globex.example")
+    membership = Membership.objects.create(user=member, tenant=other_tenant, role=Role.ADMIN)
     return {
         "tenant": other_tenant,
         "entity": other_entity,
         "check": check,
         "report": report,
         "api_key": api_key,
+        "membership": membership,
         "markers": [
             str(other_tenant.pk),
             str(other_entity.pk),
@@ -137,6 +147,8 @@ def foreign(other_tenant, other_entity):
             str(api_key.pk),
             api_key.name,
             "globex-actor",
+            "globex-member",
+            "member@globex.example",
         ],
     }
 
@@ -158,6 +170,9 @@ def path_kwargs(name, keywords, foreign):
         "check_id": foreign["check"].pk,
         "entity_id": foreign["entity"].pk,
         "key_id": foreign["api_key"].pk,
+        "membership_id": foreign["membership"].pk,
+        "uidb64": urlsafe_base64_encode(str(foreign["membership"].user_id).encode()),
+        "token": "not-a-valid-token",
         "regulation": "SOC2",
     }
     missing = set(keywords) - set(values)
@@ -231,7 +246,10 @@ def test_route_hides_other_tenant(name, keywords, member_client, foreign):
         assert_no_markers(response, foreign, name)
     assert Report.objects.filter(tenant=foreign["tenant"]).count() == reports_before
     assert Check.objects.filter(tenant=foreign["tenant"]).count() == checks_before
-    assert not Membership.objects.filter(tenant=foreign["tenant"]).exists()
+    foreign_memberships = Membership.objects.filter(tenant=foreign["tenant"])
+    assert list(foreign_memberships.values_list("pk", "role")) == [
+        (foreign["membership"].pk, Role.ADMIN)
+    ]
 
 
 @pytest.mark.django_db

@@ -44,6 +44,7 @@ class AuditAction(models.TextChoices):
     MEMBER_ADDED = "member_added", "Member added"
     MEMBER_ROLE_CHANGED = "member_role_changed", "Member role changed"
     MEMBER_REMOVED = "member_removed", "Member removed"
+    MEMBER_LINK_ISSUED = "member_link_issued", "Set-password link issued"
 
 
 class AuditOutcome(models.TextChoices):

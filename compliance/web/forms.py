@@ -3,7 +3,8 @@
 import datetime as dt
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, UsernameField
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -11,7 +12,7 @@ from compliance.catalog.models import Regulation
 from compliance.inventory.models import Entity
 from compliance.reports.models import ReportStatus
 from compliance.reports.services import validate_period
-from compliance.tenancy.models import Role
+from compliance.tenancy.models import Membership, Role
 
 CUSTOM_PERIOD = "custom"
 PERIOD_PRESETS = {
@@ -191,3 +192,46 @@ class ApiKeyCreateForm(NoColonLabelsMixin, forms.Form):
         if days is None:
             return None
         return timezone.now() + dt.timedelta(days=days)
+
+
+class MemberInviteForm(NoColonLabelsMixin, forms.Form):
+    """A member to add to ``tenant``: the username of a new or existing account, and a role.
+
+    The email is stored only when the account is new. An existing account
+    keeps its email and password, because it may belong to other tenants.
+    """
+
+    username = UsernameField(
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        help_text="Letters, digits and @ . + - _ only. An existing account is added as it is.",
+    )
+    email = forms.EmailField(help_text="Stored with a new account. No email is sent.")
+    role = forms.ChoiceField(
+        choices=Role.choices,
+        initial=Role.AUDITOR,
+        help_text=(
+            "Auditors read; officers also generate reports; "
+            "admins also manage API keys and members."
+        ),
+    )
+
+    def __init__(self, *args, tenant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tenant = tenant
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        existing = Membership.objects.filter(tenant=self.tenant, user__username=username).first()
+        if existing is not None:
+            raise ValidationError(
+                f"{username} is already a member of {self.tenant.name} as "
+                f"{existing.get_role_display()}. Change the role in the list of members instead."
+            )
+        return username
+
+
+class MemberRoleForm(forms.Form):
+    """The new role of a member, posted from that member's row of the members list."""
+
+    role = forms.ChoiceField(choices=Role.choices)

@@ -9,6 +9,7 @@ from compliance.web.views import (
     controls,
     entities,
     exports,
+    members,
     overview,
     reports,
     verify,
@@ -59,4 +60,25 @@ urlpatterns = [
         name="api-key-revoke",
     ),
     path("settings/audit/", audit.AuditEventListView.as_view(), name="audit-list"),
+    path("settings/members/", members.MemberListView.as_view(), name="member-list"),
+    path(
+        "settings/members/<int:membership_id>/role/",
+        members.MemberRoleView.as_view(),
+        name="member-role",
+    ),
+    path(
+        "settings/members/<int:membership_id>/link/",
+        members.MemberLinkView.as_view(),
+        name="member-link",
+    ),
+    path(
+        "settings/members/<int:membership_id>/remove/",
+        members.MemberRemoveView.as_view(),
+        name="member-remove",
+    ),
+    path(
+        "set-password/<uidb64>/<token>/",
+        members.SetPasswordView.as_view(),
+        name="set-password",
+    ),
 ]

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='auditevent',
             name='action',
-            field=models.CharField(choices=[('create', 'Create'), ('update', 'Update'), ('delete', 'Delete'), ('login', 'Login'), ('login_failed', 'Login failed'), ('logout', 'Logout'), ('auth_failed', 'API authentication failed'), ('key_used', 'API key used'), ('key_created', 'API key created'), ('key_revoked', 'API key revoked'), ('report_requested', 'Report requested'), ('report_generated', 'Report generated'), ('pdf_downloaded', 'PDF downloaded'), ('export_downloaded', 'Export downloaded'), ('pdf_verified', 'PDF verified'), ('member_added', 'Member added'), ('member_role_changed', 'Member role changed'), ('member_removed', 'Member removed')], max_length=32),
+            field=models.CharField(choices=[('create', 'Create'), ('update', 'Update'), ('delete', 'Delete'), ('login', 'Login'), ('login_failed', 'Login failed'), ('logout', 'Logout'), ('auth_failed', 'API authentication failed'), ('key_used', 'API key used'), ('key_created', 'API key created'), ('key_revoked', 'API key revoked'), ('report_requested', 'Report requested'), ('report_generated', 'Report generated'), ('pdf_downloaded', 'PDF downloaded'), ('export_downloaded', 'Export downloaded'), ('pdf_verified', 'PDF verified'), ('member_added', 'Member added'), ('member_role_changed', 'Member role changed'), ('member_removed', 'Member removed'), ('member_link_issued', 'Set-password link issued')], max_length=32),
         ),
     ]

@@ -7,7 +7,7 @@ PORT ?= 8000
 
 export COMPLIANCE_DEMO ?= 1
 
-.PHONY: install run test lint check clean
+.PHONY: install run test browser-test lint check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ run: install
 
 test: install
 	$(BIN)/pytest
+
+# Browser journeys in Debian's Chromium (/usr/bin/chromium). Plain `make test`
+# deselects them, and CI runs them once, on SQLite.
+browser-test: install
+	$(BIN)/pytest -m browser tests/browser
 
 lint: install
 	$(BIN)/ruff check .

@@ -3,7 +3,7 @@
 import datetime as dt
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm, UsernameField
+from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm, UsernameField
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -235,3 +235,7 @@ class MemberRoleForm(forms.Form):
     """The new role of a member, posted from that member's row of the members list."""
 
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class SetPasswordPageForm(NoColonLabelsMixin, SetPasswordForm):
+    """Django's set-password form, with labels in the page layout's style."""

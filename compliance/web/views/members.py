@@ -27,7 +27,7 @@ from compliance.audit.models import AuditAction, AuditOutcome
 from compliance.audit.services import record_request_event
 from compliance.tenancy.models import Membership, Role, Tenant
 from compliance.web.access import TenantRoleMixin, get_for_tenant
-from compliance.web.forms import MemberInviteForm, MemberRoleForm
+from compliance.web.forms import MemberInviteForm, MemberRoleForm, SetPasswordPageForm
 
 logger = logging.getLogger(__name__)
 
@@ -423,6 +423,7 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
     """
 
     template_name = "web/members/set_password.html"
+    form_class = SetPasswordPageForm
     success_url = reverse_lazy("web:login")
 
     def form_valid(self, form):

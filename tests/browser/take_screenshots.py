@@ -114,6 +114,8 @@ def capture_all(page, base_url, username, password, out):
     page.goto(f"{base_url}/login/")
     save_reduced(page, out / "login.png")
     log_in(page, base_url, username, password)
+    # First, so that the audit trail shows the member it adds.
+    capture_members(page, base_url, out)
 
     for name, path in FIXED_PAGES:
         page.goto(f"{base_url}{path}")
@@ -128,8 +130,6 @@ def capture_all(page, base_url, username, password, out):
     for name, list_path, href_prefix in detail_pages:
         page.goto(first_link(page, base_url, list_path, href_prefix))
         save_reduced(page, out / name)
-
-    capture_members(page, base_url, out)
 
 
 def main(argv=None):

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from compliance.audit.models import AuditAction, AuditEvent, AuditOutcome
 from compliance.tenancy.models import Membership, Role
+from compliance.web.views import members
 from tests.conftest import MEMBER_PASSWORD
 
 MEMBERS_URL = reverse("web:member-list")
@@ -237,6 +238,24 @@ class TestInvite:
         assert Membership.objects.get(user__username="dana").role == Role.OFFICER
         assert events(AuditAction.MEMBER_ADDED) == []
 
+    def test_concurrent_add_is_reported(self, client, admin, tenant, monkeypatch):
+        add_once = members.add_member
+
+        def add_twice(tenant, username, email, role):
+            add_once(tenant, username, email, role)
+            return add_once(tenant, username, email, role)
+
+        monkeypatch.setattr(members, "add_member", add_twice)
+
+        response = invite(client)
+
+        assert response.status_code == 200
+        assert "dana was added at the same moment by another request." in (
+            response.content.decode()
+        )
+        assert not get_user_model().objects.filter(username="dana").exists()
+        assert events(AuditAction.MEMBER_ADDED) == []
+
     @pytest.mark.parametrize(
         ("data", "message"),
         [
@@ -419,6 +438,17 @@ class TestNewLink:
 
         offered = {row["membership"].user.username: row["can_issue_link"] for row in rows}
         assert offered == {"alice": False, "dana": True, "olga": False}
+
+    def test_refused_after_first_login(self, client, admin, tenant):
+        invite(client)
+        user = get_user_model().objects.get(username="dana")
+        user.last_login = user.date_joined
+        user.save()
+
+        response = client.post(link_url(membership_of(user, tenant)))
+
+        assert response.status_code == 302
+        assert events(AuditAction.MEMBER_LINK_ISSUED) == []
 
     def test_refused_for_account_with_password(self, client, admin, make_member, tenant):
         user = make_member(Role.OFFICER, username="olga")

@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.tokens import default_token_generator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
@@ -60,13 +60,13 @@ def member_rows(tenant):
 def can_issue_link(membership):
     """Return whether an admin of the membership's tenant may issue a set-password link.
 
-    Only for an account that has never had a password and belongs to this
-    tenant alone. A link for any other account would let this tenant's admin
-    take over an account that someone uses, or that another tenant's data
-    is open to.
+    Only for an account that has no usable password, has never logged in
+    and belongs to this tenant alone. A link for any other account would let
+    this tenant's admin take over an account that someone uses, or that
+    another tenant's data is open to.
     """
     user = membership.user
-    if user.has_usable_password():
+    if user.has_usable_password() or user.last_login is not None:
         return False
     tenant_count = getattr(membership, "tenant_count", None)
     if tenant_count is None:
@@ -188,16 +188,30 @@ class MemberListView(TenantRoleMixin, View):
             return render_members_page(request, form)
 
         data = form.cleaned_data
-        with transaction.atomic():
-            membership, account_created = add_member(
-                request.tenant, data["username"], data["email"], data["role"]
+        try:
+            with transaction.atomic():
+                membership, account_created = add_member(
+                    request.tenant, data["username"], data["email"], data["role"]
+                )
+                record_request_event(
+                    request,
+                    AuditAction.MEMBER_ADDED,
+                    target=membership,
+                    details=member_audit_details(membership, account_created=account_created),
+                )
+        except IntegrityError:
+            # Another request created the same account or membership after the form checked it.
+            logger.warning(
+                "adding user %r to tenant %s failed: added concurrently",
+                data["username"],
+                request.tenant.pk,
             )
-            record_request_event(
-                request,
-                AuditAction.MEMBER_ADDED,
-                target=membership,
-                details=member_audit_details(membership, account_created=account_created),
+            form.add_error(
+                "username",
+                f"{data['username']} was added at the same moment by another request. "
+                "Reload the page to see the current members.",
             )
+            return render_members_page(request, form)
 
         logger.info(
             "user %s added user %s as %s to tenant %s (new account: %s)",

@@ -175,7 +175,7 @@ def main(argv=None):
             write_entity(writer, tenant, *rows, counter, totals)
             if (index + 1) % PROGRESS_EVERY == 0:
                 timer.lap(f"{index + 1} background entities, {totals['checks']} checks so far")
-        timer.lap("background entities")
+        timer.lap("last background entities")
         writer.finish(totals["findings"])
     timer.lap("commit")
     vacuum_and_analyze()

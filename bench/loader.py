@@ -36,8 +36,10 @@ def prepare_database(slug, time_zone, args, big_entity_name):
             "database (or delete the SQLite file) before generating again."
         )
 
-    tenant = Tenant.objects.create(slug=slug, name="Benchmark tenant", time_zone=time_zone)
     namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"bench-seed-{args.seed}")
+    tenant = Tenant.objects.create(
+        id=uuid.uuid5(namespace, "tenant"), slug=slug, name="Benchmark tenant", time_zone=time_zone
+    )
     entities = [
         Entity(
             id=uuid.uuid5(namespace, str(index)),

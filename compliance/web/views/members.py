@@ -231,7 +231,7 @@ class MemberListView(TenantRoleMixin, View):
 
 @method_decorator(never_cache, name="dispatch")
 class MemberLinkView(TenantRoleMixin, View):
-    """Issue a new set-password link on POST, for a member who never set a password.
+    """Issue a new set-password link on POST, for a member who never set a password or logged in.
 
     The response shows the link once, like an invitation. Earlier links of
     the member stop working.
@@ -248,8 +248,8 @@ class MemberLinkView(TenantRoleMixin, View):
         if not can_issue_link(membership):
             messages.error(
                 request,
-                f"{username} already has a password or belongs to another tenant too, so "
-                "only the account owner can set its password.",
+                f"{username} has a password, has logged in or belongs to another tenant "
+                "too, so only the account owner can set its password.",
             )
             return redirect("web:member-list")
 

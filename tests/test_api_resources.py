@@ -5,6 +5,7 @@ import hashlib
 import uuid
 
 import pytest
+import requests
 from django.utils import timezone
 
 from compliance.audit.models import AuditEvent
@@ -434,3 +435,56 @@ class TestAuditOfExports:
         event = AuditEvent.objects.get(tenant=tenant, action="export_downloaded")
         assert event.details["filters"] == {"framework": "soc2"}
         assert event.details["format"] == "csv"
+
+
+class TestStrictBodies:
+    @pytest.mark.parametrize(
+        ("path", "body", "field"),
+        [
+            (
+                "/v1/api-keys",
+                {"name": "ci", "role": "officer", "expires_in_days": 1},
+                "expires_in_days",
+            ),
+            ("/v1/entities", {"entity_type": "agent", "name": "x", "ownr": "typo"}, "ownr"),
+        ],
+    )
+    def test_unknown_field_is_400(self, admin_api, path, body, field):
+        response = admin_api.post(path, json=body)
+
+        assert_status(response, 400)
+        assert "Unknown field" in response.json()["details"][field][0]
+
+    def test_unknown_report_field_is_400(self, api, entity):
+        response = api.post("/v1/compliance/reports", json={**report_body(entity), "extra": 1})
+
+        assert_status(response, 400)
+        assert "extra" in response.json()["details"]
+        assert Report.objects.count() == 0
+
+    def test_every_bad_period_field_named(self, api, entity):
+        body = {**report_body(entity), "period_start": "0001-01-01", "period_end": "9999-12-31"}
+
+        response = api.post("/v1/compliance/reports", json=body)
+
+        assert_status(response, 400)
+        assert set(response.json()["details"]) == {"period_start", "period_end"}
+
+    def test_bearer_without_jwt_setup_explained(self, live_server, db):
+        response = requests.get(
+            f"{live_server.url}/v1/compliance/reports",
+            headers={"Authorization": "Bearer abc.def.ghi"},
+            timeout=30,
+        )
+
+        assert_status(response, 401)
+        assert "Bearer tokens are not enabled" in response.json()["message"]
+
+    def test_oversized_body_message_names_limit(self, api, settings):
+        padding = "x" * (settings.API_MAX_JSON_BYTES + 10)
+
+        response = api.post("/v1/entities", json={"entity_type": "agent", "name": padding})
+
+        assert_status(response, 413)
+        assert str(settings.API_MAX_JSON_BYTES) in response.json()["message"]
+        assert "DATA_UPLOAD" not in response.json()["message"]

@@ -14,7 +14,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from compliance.api import schema
-from compliance.api.serializers import CaseInsensitiveChoiceField, StrictUUIDField, check_items
+from compliance.api.serializers import (
+    CaseInsensitiveChoiceField,
+    StrictFieldsMixin,
+    StrictUUIDField,
+    check_items,
+)
 from compliance.audit.models import AuditAction
 from compliance.audit.services import record_request_event
 from compliance.catalog.models import Regulation
@@ -26,7 +31,7 @@ FRAMEWORKS = [regulation.framework for regulation in Regulation]
 SHAPES = "Send either entity_type, entity_id and regulation, or agent_id and framework."
 
 
-class CheckRequestSerializer(serializers.Serializer):
+class CheckRequestSerializer(StrictFieldsMixin, serializers.Serializer):
     entity_type = CaseInsensitiveChoiceField(choices=EntityType.values, required=False)
     entity_id = StrictUUIDField(required=False)
     regulation = CaseInsensitiveChoiceField(choices=Regulation.values, required=False)

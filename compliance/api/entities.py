@@ -10,7 +10,11 @@ from compliance.api.filtering import StrictFilterBackend
 from compliance.api.pagination import StrictLimitOffsetPagination
 from compliance.api.params import parse_uuid
 from compliance.api.permissions import READ_ROLES
-from compliance.api.serializers import CaseInsensitiveChoiceField, StrictCharField
+from compliance.api.serializers import (
+    CaseInsensitiveChoiceField,
+    StrictCharField,
+    StrictFieldsMixin,
+)
 from compliance.audit.models import AuditAction
 from compliance.audit.services import record_request_event
 from compliance.inventory.filters import EntityFilter
@@ -20,7 +24,7 @@ from compliance.tenancy.models import Role
 WRITE = {"POST": Role.OFFICER, "PATCH": Role.OFFICER, "DELETE": Role.OFFICER}
 
 
-class EntitySerializer(serializers.ModelSerializer):
+class EntitySerializer(StrictFieldsMixin, serializers.ModelSerializer):
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.CharField: StrictCharField,

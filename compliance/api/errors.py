@@ -6,6 +6,7 @@ of the body, so the shape stays flat.
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import (
     PermissionDenied,
     RequestDataTooBig,
@@ -88,8 +89,12 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
-    elif isinstance(exc, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
-        exc = PayloadTooLarge(str(exc))
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(
+            f"The request body is larger than the limit of {settings.API_MAX_JSON_BYTES} bytes."
+        )
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = PayloadTooLarge("The request has too many form fields or files.")
 
     if not isinstance(exc, exceptions.APIException):
         logger.exception("unhandled error in %s", context["view"].__class__.__name__)

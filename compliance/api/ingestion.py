@@ -25,6 +25,7 @@ from compliance.api.serializers import (
     AwareDateTimeField,
     CaseInsensitiveChoiceField,
     StrictCharField,
+    StrictFieldsMixin,
     StrictSlugField,
     StrictUUIDField,
     check_items,
@@ -46,7 +47,7 @@ NATIVE_FORMAT = "json"
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
-class FindingInputSerializer(serializers.Serializer):
+class FindingInputSerializer(StrictFieldsMixin, serializers.Serializer):
     control_id = StrictCharField(max_length=64)
     status = CaseInsensitiveChoiceField(choices=FindingStatus.values)
     severity = CaseInsensitiveChoiceField(choices=Severity.values)
@@ -57,7 +58,7 @@ class FindingInputSerializer(serializers.Serializer):
     evidence = serializers.DictField(required=False, default=dict)
 
 
-class ResultsInputSerializer(serializers.Serializer):
+class ResultsInputSerializer(StrictFieldsMixin, serializers.Serializer):
     """A check computed elsewhere: one entity, one regulation, findings per control."""
 
     entity_id = StrictUUIDField()
@@ -90,7 +91,7 @@ class ResultsInputSerializer(serializers.Serializer):
         return attrs
 
 
-class UploadInputSerializer(serializers.Serializer):
+class UploadInputSerializer(StrictFieldsMixin, serializers.Serializer):
     entity_id = serializers.UUIDField()
     file = serializers.FileField(help_text="Scanner output: Prowler, garak or OSCAL.")
     format = serializers.ChoiceField(

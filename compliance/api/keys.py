@@ -8,7 +8,11 @@ from rest_framework.response import Response
 
 from compliance.api.pagination import StrictLimitOffsetPagination
 from compliance.api.params import PAGE_PARAMETERS, parse_uuid, validate_query
-from compliance.api.serializers import CaseInsensitiveChoiceField, StrictCharField
+from compliance.api.serializers import (
+    CaseInsensitiveChoiceField,
+    StrictCharField,
+    StrictFieldsMixin,
+)
 from compliance.audit.models import AuditAction
 from compliance.audit.services import record_request_event
 from compliance.keys.models import ApiKey
@@ -56,7 +60,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
         return "active"
 
 
-class ApiKeyCreateSerializer(serializers.Serializer):
+class ApiKeyCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     name = StrictCharField(max_length=100)
     role = CaseInsensitiveChoiceField(choices=Role.values)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)

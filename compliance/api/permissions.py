@@ -2,6 +2,7 @@
 
 from rest_framework import exceptions, permissions
 
+from compliance.keys.jwt import jwt_settings
 from compliance.tenancy.models import Role
 
 
@@ -16,9 +17,7 @@ class HasTenantRole(permissions.BasePermission):
     def has_permission(self, request, view):
         principal = request.user
         if principal is None or not getattr(principal, "is_authenticated", False):
-            raise exceptions.NotAuthenticated(
-                "Send an API key in the X-API-Key header or a token as Authorization: Bearer."
-            )
+            raise exceptions.NotAuthenticated(_missing_credential_message(request))
 
         requested = request.headers.get("X-Tenant-ID")
         tenant = principal.tenant
@@ -34,6 +33,16 @@ class HasTenantRole(permissions.BasePermission):
                 f"This operation needs the {Role(required).label.lower()} role or higher."
             )
         return True
+
+
+def _missing_credential_message(request):
+    """Say what to send, and why a bearer token was not read when bearer tokens are off."""
+    bearer = request.headers.get("Authorization", "").lower().startswith("bearer ")
+    if bearer and jwt_settings() is None:
+        return (
+            "Bearer tokens are not enabled on this server. Send an API key in the X-API-Key header."
+        )
+    return "Send an API key in the X-API-Key header or a token as Authorization: Bearer."
 
 
 def _handles(view, method):

@@ -3,6 +3,7 @@
 import datetime as dt
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
@@ -16,6 +17,25 @@ from compliance.reports.aggregation import isoformat_z
 from compliance.reports.services import validate_period
 
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class StrictFieldsMixin:
+    """Reject body fields the serializer does not declare, so a misspelt field is a 400.
+
+    Without it DRF drops unknown fields without a word, and a client that
+    sends ``expires_in_days`` instead of ``expires_at`` gets a key that never
+    expires.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            accepted = ", ".join(sorted(self.fields))
+            unknown = sorted(str(name) for name in data if name not in self.fields)
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [f"Unknown field; accepted: {accepted}."] for name in unknown}
+                )
+        return super().to_internal_value(data)
 
 
 def _reject_non_string(data):
@@ -97,7 +117,7 @@ class CaseInsensitiveChoiceField(serializers.ChoiceField):
         raise serializers.ValidationError(f"Unknown value {data!r}; accepted values: {accepted}.")
 
 
-class ReportRequestSerializer(serializers.Serializer):
+class ReportRequestSerializer(StrictFieldsMixin, serializers.Serializer):
     entity_type = CaseInsensitiveChoiceField(choices=EntityType.values)
     entity_id = StrictUUIDField()
     regulation = CaseInsensitiveChoiceField(choices=Regulation.values)

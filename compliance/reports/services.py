@@ -55,7 +55,7 @@ def compute_digest(report):
 
 
 def validate_period(tenant, period_start, period_end):
-    """Raise a ValidationError naming the field unless the period can be reported on.
+    """Raise a ValidationError naming every offending field unless the period can be reported on.
 
     A period runs from ``period_start`` to ``period_end``, both included, ends
     no later than today in the tenant's time zone (a later end would freeze a
@@ -63,35 +63,29 @@ def validate_period(tenant, period_start, period_end):
     ``REPORT_MIN_DATE`` and lasts at most ``REPORT_MAX_DAYS`` days.
     """
     today = tenant.today()
+    errors = {}
     if period_end < period_start:
-        raise ValidationError(
-            {
-                "period_end": f"The end date {period_end.isoformat()} is before the start "
-                f"date {period_start.isoformat()}."
-            }
+        errors["period_end"] = (
+            f"The end date {period_end.isoformat()} is before the start date "
+            f"{period_start.isoformat()}."
+        )
+    elif (period_end - period_start).days + 1 > settings.REPORT_MAX_DAYS:
+        errors["period_end"] = (
+            f"The period is {(period_end - period_start).days + 1} days long, but the maximum "
+            f"is {settings.REPORT_MAX_DAYS} days. Choose a later start date."
         )
     if period_end > today:
-        raise ValidationError(
-            {
-                "period_end": f"The end date {period_end.isoformat()} is in the future. The "
-                f"latest allowed end date is today, {today.isoformat()} ({tenant.time_zone})."
-            }
+        errors["period_end"] = (
+            f"The end date {period_end.isoformat()} is in the future. The latest allowed end "
+            f"date is today, {today.isoformat()} ({tenant.time_zone})."
         )
     if period_start < settings.REPORT_MIN_DATE:
-        raise ValidationError(
-            {
-                "period_start": f"The start date {period_start.isoformat()} is too early. "
-                f"Reports cover dates from {settings.REPORT_MIN_DATE.isoformat()}."
-            }
+        errors["period_start"] = (
+            f"The start date {period_start.isoformat()} is too early. Reports cover dates "
+            f"from {settings.REPORT_MIN_DATE.isoformat()}."
         )
-    days = (period_end - period_start).days + 1
-    if days > settings.REPORT_MAX_DAYS:
-        raise ValidationError(
-            {
-                "period_end": f"The period is {days} days long, but the maximum is "
-                f"{settings.REPORT_MAX_DAYS} days. Choose a later start date."
-            }
-        )
+    if errors:
+        raise ValidationError(errors)
 
 
 def runs_in_background(period_start, period_end):

@@ -3,7 +3,7 @@
 Two published body shapes are accepted and give the same result:
 ``{"entity_type", "entity_id", "regulation", "scope"}`` and
 ``{"agent_id", "framework", "scope": {"controls": [...]}}``. A repeat of the
-same entity, regulation and scope within 24 hours answers with the stored
+same entity, regulation and scope within 24 hours returns the stored
 check (200) instead of running a new one (201).
 """
 

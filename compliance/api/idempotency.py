@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` handling: the same key and body return the first answer again.
+"""``Idempotency-Key`` handling: the same key and body return the first response again.
 
 A key is scoped to the tenant and the endpoint and kept for
 ``IDEMPOTENCY_KEY_TTL``. A repeat with another body is a 422, and a repeat
@@ -87,7 +87,7 @@ def _claim(request, endpoint, key, fingerprint):
 
 
 def idempotent(endpoint, handler, request, *args, **kwargs):
-    """Run ``handler`` once per Idempotency-Key; answer repeats from the stored response."""
+    """Run ``handler`` once per Idempotency-Key and replay the stored response to repeats."""
     key = _header_key(request)
     if key is None:
         return handler(request, *args, **kwargs)

@@ -1,9 +1,9 @@
 """Ingestion of check results produced elsewhere: a JSON document or a scanner file.
 
 Both paths end in ``save_import``, so a payload is stored whole or not at
-all, and the same payload sent twice for the same entity is stored once
-(identified by the SHA-256 of the file's bytes, or of the document's
-canonical JSON with its observation time).
+all. The same payload sent twice for the same entity is stored once. A file
+is identified by the SHA-256 of its bytes, a document by the SHA-256 of its
+canonical JSON with its observation time.
 """
 
 import datetime as dt

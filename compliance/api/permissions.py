@@ -26,7 +26,7 @@ class HasTenantRole(permissions.BasePermission):
         request.tenant = tenant
 
         if not _handles(view, request.method):
-            return True  # The view answers 405 Method Not Allowed.
+            return True  # The view returns 405 Method Not Allowed.
         required = getattr(view, "required_roles", {}).get(request.method, Role.ADMIN)
         if not Role.allows(principal.role, required):
             raise exceptions.PermissionDenied(

@@ -13,6 +13,7 @@ from compliance.inventory.models import Entity, EntityType
 from compliance.reports.models import Report, ReportStatus
 from compliance.reports.services import request_report
 from compliance.tenancy.models import Role
+from compliance.web.forms import preset_period
 
 LIST_URL = reverse("web:report-list")
 NEW_URL = reverse("web:report-new")
@@ -384,3 +385,16 @@ def test_pdf_of_generating_report_is_409(client, login_as, entity):
 
     assert response.status_code == 409
     assert "not available yet" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("preset", "today", "expected"),
+    [
+        ("quarter_to_date", dt.date(2026, 5, 17), (dt.date(2026, 4, 1), dt.date(2026, 5, 17))),
+        ("last_quarter", dt.date(2026, 5, 17), (dt.date(2026, 1, 1), dt.date(2026, 3, 31))),
+        ("last_quarter", dt.date(2026, 1, 2), (dt.date(2025, 10, 1), dt.date(2025, 12, 31))),
+        ("quarter_to_date", dt.date(2026, 12, 31), (dt.date(2026, 10, 1), dt.date(2026, 12, 31))),
+    ],
+)
+def test_quarter_presets(preset, today, expected):
+    assert preset_period(preset, today) == expected

@@ -18,14 +18,30 @@ CUSTOM_PERIOD = "custom"
 PERIOD_PRESETS = {
     "last_30_days": "Last 30 days",
     "last_90_days": "Last 90 days",
+    "quarter_to_date": "Quarter to date",
+    "last_quarter": "Last full quarter",
     "year_to_date": "Year to date",
 }
 # Guards against typing mistakes such as 36500. A key may also have no expiry at all.
 MAX_KEY_LIFETIME_DAYS = 3650
 
 
+def quarter_start(day):
+    """Return the first day of the calendar quarter that contains ``day``."""
+    return day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
+
+
 def preset_period(preset, today):
-    """Return ``(start, end)`` of a period preset that ends today, both days inclusive."""
+    """Return ``(start, end)`` of a period preset, both days inclusive.
+
+    Every preset ends today except ``last_quarter``, the calendar quarter
+    before the current one.
+    """
+    if preset == "quarter_to_date":
+        return quarter_start(today), today
+    if preset == "last_quarter":
+        end = quarter_start(today) - dt.timedelta(days=1)
+        return quarter_start(end), end
     if preset == "last_30_days":
         return today - dt.timedelta(days=29), today
     if preset == "last_90_days":
@@ -107,7 +123,7 @@ class ReportRequestForm(NoColonLabelsMixin, forms.Form):
     period = forms.ChoiceField(
         label="Preset",
         initial=CUSTOM_PERIOD,
-        help_text="A preset ends today and replaces the dates below.",
+        help_text="A preset replaces the dates below.",
     )
     period_start = forms.DateField(label="Start date", required=False)
     period_end = forms.DateField(label="End date", required=False, help_text="Inclusive.")

@@ -167,7 +167,7 @@ def _period_score(tenant, entity, regulation, start, end, zone):
 def build_report_from_findings(tenant, entity, regulation, start, end):
     """Return ``(summary, findings)`` for one entity, regulation and period.
 
-    ``findings`` holds one entry per control with evidence in the period,
+    ``findings`` contains one entry per control with evidence in the period,
     in catalog order (controls outside the catalog last, by ID).
     """
     zone = tenant.zone

@@ -10,7 +10,7 @@ urlpatterns = [
 
 
 def handler404(request, exception):
-    """Answer unknown API URLs with the JSON error envelope and pages with HTML."""
+    """Return unknown API URLs as the JSON error envelope and pages with HTML."""
     if request.path.startswith("/v1/"):
         return not_found_json(request, exception)
     return defaults.page_not_found(request, exception)

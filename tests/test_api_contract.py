@@ -1,6 +1,6 @@
 """Contract test: schemathesis generates valid and invalid requests from the served schema.
 
-Every answer must match the schema (status code documented, body shape) and
+Every response must match the schema (status code documented, body shape) and
 no input may cause a server error. Schema-valid requests may still be
 rejected for rules the schema cannot state (an expiry in the past, an end
 date before the start, an unknown entity), so that one check is left out.

@@ -1,7 +1,7 @@
 """Tenant isolation over every registered route, API and pages.
 
 A member of tenant A (an admin, the widest role) requests each route with
-tenant B's object ids and filters. Every answer must be a 404, a refusal or
+tenant B's object ids and filters. Every response must be a 404, a refusal or
 a list without B's data. ``PROBES`` has one entry per URL name, and a test
 fails when a route is added without one, so new routes cannot skip this.
 """
@@ -111,7 +111,7 @@ ROUTES = sorted(registered_routes())
 
 @pytest.fixture
 def foreign(other_tenant, other_entity):
-    """Tenant B's objects, and the strings that would reveal them in an answer."""
+    """Tenant B's objects, and the strings that would reveal them in a response."""
     check = make_check(
         other_entity,
         "SOC2",

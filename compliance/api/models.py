@@ -1,4 +1,4 @@
-"""Stored answers to requests sent with an ``Idempotency-Key`` header."""
+"""Stored responses to requests sent with an ``Idempotency-Key`` header."""
 
 from django.db import models
 
@@ -6,7 +6,7 @@ from compliance.tenancy.models import Tenant
 
 
 class IdempotentRequest(models.Model):
-    """The first answer to a tenant's request with a given key, replayed for repeats.
+    """The first response to a tenant's request with a given key, replayed for repeats.
 
     ``response_status`` is null while the first request is still running.
     """

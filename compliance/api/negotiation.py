@@ -1,4 +1,4 @@
-"""Content negotiation that always answers in JSON, whatever ``Accept`` asks for."""
+"""Content negotiation that always responds in JSON, whatever ``Accept`` asks for."""
 
 from rest_framework.negotiation import DefaultContentNegotiation
 

@@ -41,7 +41,7 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description="Repeat a request safely: the same key and body return the first answer.",
+    description="Repeat a request safely: the same key and body return the first response.",
 )
 
 
@@ -131,7 +131,7 @@ class ReportSerializer(serializers.Serializer):
 
 
 def add_error_responses(result, generator, request, public):
-    """Add the error envelope as a component and as every operation's 4xx/5xx answers."""
+    """Add the error envelope as a component and as every operation's 4xx/5xx responses."""
     components = result.setdefault("components", {}).setdefault("schemas", {})
     components["Error"] = {
         "type": "object",

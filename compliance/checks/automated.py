@@ -16,7 +16,7 @@ from compliance.checks.rules import entity_facts, evaluate_rule, rule_set
 logger = logging.getLogger(__name__)
 
 SCOPE_KEYS = {"controls"}
-# How long an automated check answers a repeated request for the same scope.
+# How long a stored automated check is returned for a repeated request of the same scope.
 CHECK_CACHE_AGE = dt.timedelta(hours=24)
 FINDING_ID_PREFIX = "rule"
 
@@ -113,9 +113,9 @@ def recent_or_new_check(entity, regulation, scope=None, max_age=CHECK_CACHE_AGE)
         .order_by("-created_at", "-id")
         .only("id", "scope")
     )
-    wanted = {"controls": controls} if controls is not None else {}
+    requested_scope = {"controls": controls} if controls is not None else {}
     for candidate in recent:
-        if candidate.scope == wanted:
+        if candidate.scope == requested_scope:
             return Check.objects.get(pk=candidate.pk), True
     return run_automated_check(entity, regulation, scope), False
 

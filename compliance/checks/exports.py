@@ -36,7 +36,7 @@ CSV_BOM = "\ufeff"
 CSV_CHUNK_CHARS = 64 * 1024
 
 # The largest check list export, in rows. Larger exports are rejected, so one
-# download holds a worker for seconds: writing 100,000 rows of 10 text cells as
+# download occupies a worker for seconds: writing 100,000 rows of 10 text cells as
 # XLSX took 11-15 s on a 2-core machine.
 EXPORT_MAX_ROWS = 100_000
 CHECK_LIST_COLUMNS = [

@@ -175,7 +175,7 @@ class DailyControlRollup(models.Model):
         ]
         indexes = [
             # Covers the report's aggregate over a period's days, so both databases
-            # answer it from the index alone (PostgreSQL once vacuum marked the pages).
+            # serve it from the index alone (PostgreSQL once vacuum marked the pages).
             models.Index(
                 fields=[
                     "tenant",

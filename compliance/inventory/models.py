@@ -20,7 +20,7 @@ class EntityQuerySet(models.QuerySet):
 
 
 class Entity(models.Model):
-    """An AI system under assessment; ``attributes`` holds the facts that checks read."""
+    """An AI system under assessment; ``attributes`` contains the facts that checks read."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="entities")

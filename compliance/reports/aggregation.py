@@ -192,7 +192,7 @@ def _previous_score(states):
 def build_report(tenant, entity, regulation, start, end):
     """Return ``(summary, findings)`` for one entity, regulation and period.
 
-    ``findings`` holds one entry per control with evidence in the period,
+    ``findings`` contains one entry per control with evidence in the period,
     in catalog order (controls outside the catalog last, by ID).
     """
     days = (end - start).days + 1

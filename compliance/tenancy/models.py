@@ -15,7 +15,7 @@ def validate_time_zone(value):
 
 
 class Role(models.TextChoices):
-    """What a member or an API key may do, each role including the ones below it."""
+    """The rights of a member or an API key; each role includes the ones below it."""
 
     ADMIN = "admin", "Admin"
     OFFICER = "officer", "Compliance officer"

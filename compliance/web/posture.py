@@ -56,6 +56,10 @@ class Observation:
         return Regulation(self.regulation).label
 
 
+# Trend bucket lengths in days and their names; any other length is a "period".
+GRANULARITY_BY_DAYS = {1: "day", 7: "week"}
+
+
 def observations(findings):
     """Yield ``findings`` as ``Observation`` objects in observation order, from one query."""
     rows = findings.order_by("observed_at", "id").values_list(
@@ -355,7 +359,7 @@ def entity_trends(entity, today, *, window_days, bucket_days):
 
     replay = Replay(observations(findings))
     points = replay_trend(replay, buckets(start, today, bucket_days), zone, check_days)
-    granularity = "day" if bucket_days == 1 else "week" if bucket_days == 7 else "period"
+    granularity = GRANULARITY_BY_DAYS.get(bucket_days, "period")
     return {
         regulation: {"granularity": granularity, "points": series}
         for regulation, series in points.items()
@@ -390,7 +394,7 @@ def latest_findings(entity):
     """Return the latest finding of each (regulation, control) of ``entity``, in one query.
 
     Unlike the posture window this reads the whole history, because a failing
-    control stays open until a newer finding of it says otherwise. The ranking
+    control stays open until a newer finding of it shows otherwise. The ranking
     is filtered in Python, since a filter on ``status`` next to the window
     filter would run before the ranking and skip newer non-failing findings.
     """

@@ -37,13 +37,33 @@ class Severity(models.TextChoices):
         return {cls.LOW: 1, cls.MEDIUM: 2, cls.HIGH: 3, cls.CRITICAL: 4}[cls(value)]
 
 
-class Control(models.Model):
-    """One control of a regulation's catalog, identified by its canonical control ID."""
+class Requirement(models.TextChoices):
+    """Whether a HIPAA implementation specification is required or addressable."""
 
+    REQUIRED = "required", "Required"
+    ADDRESSABLE = "addressable", "Addressable"
+
+
+class Control(models.Model):
+    """One control of a regulation's catalog, identified by its canonical control ID.
+
+    Shipped controls have no tenant and come from ``catalog/data``; a tenant
+    may add its own controls to a regulation, which only that tenant sees.
+    """
+
+    tenant = models.ForeignKey(
+        "tenancy.Tenant",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="controls",
+    )
     regulation = models.CharField(max_length=16, choices=Regulation.choices)
     control_id = models.CharField(max_length=64)
     title = models.CharField(max_length=300)
     group = models.CharField(max_length=200, blank=True)
+    guidance = models.TextField(blank=True)
+    requirement = models.CharField(max_length=16, choices=Requirement.choices, blank=True)
     sort_key = models.PositiveIntegerField(default=0)
     catalog_version = models.CharField(max_length=32)
 
@@ -51,8 +71,15 @@ class Control(models.Model):
         ordering = ["regulation", "sort_key"]
         constraints = [
             models.UniqueConstraint(
-                fields=["regulation", "control_id"], name="control_regulation_id_unique"
-            )
+                fields=["regulation", "control_id"],
+                condition=models.Q(tenant__isnull=True),
+                name="control_regulation_id_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "regulation", "control_id"],
+                condition=models.Q(tenant__isnull=False),
+                name="control_tenant_regulation_id_unique",
+            ),
         ]
 
     def __str__(self):

@@ -16,12 +16,15 @@ from django.db.models.functions import RowNumber
 from compliance.catalog.loader import CATALOG_VERSION
 from compliance.catalog.models import Control
 from compliance.checks.models import Check, CheckStatus, Finding, FindingStatus
+from compliance.checks.rollup_queries import FailureRun
 from compliance.reports.aggregation import (
     SEVERITY_ORDER,
     STATUS_PRECEDENCE,
     compliance_score,
     isoformat_z,
     period_bounds,
+    remediation_fields,
+    remediation_summary,
 )
 
 
@@ -233,7 +236,40 @@ def build_report_from_findings(tenant, entity, regulation, start, end):
     order = {control_id: index for index, control_id in enumerate(catalog)}
     latest.sort(key=lambda finding: (order.get(finding.control_id, len(order)), finding.control_id))
     entries = [_finding_entry(finding, catalog.get(finding.control_id), seen) for finding in latest]
+    runs = failure_runs_from_findings(findings)
+    for entry in entries:
+        entry.update(remediation_fields(entry["status"], runs.get(entry["control_id"])))
+    summary["remediation"] = remediation_summary(entries)
     return summary, entries
+
+
+def failure_runs_from_findings(findings):
+    """Return ``{control: FailureRun}`` by walking every finding of the period in time order."""
+    instants = {}
+    for control_id, observed_at, status in findings.values_list(
+        "control_id", "observed_at", "status"
+    ):
+        instants.setdefault(control_id, {}).setdefault(observed_at, set()).add(status)
+
+    runs = {}
+    for control_id, statuses_at in instants.items():
+        failing_since = last_failed_at = remediated_at = None
+        passed_since_failure = False
+        for moment in sorted(statuses_at):
+            statuses = statuses_at[moment]
+            if FindingStatus.FAIL in statuses:
+                # A fail outranks a pass at the same instant, so only a pass alone ends a run.
+                if failing_since is None or passed_since_failure:
+                    failing_since = moment
+                last_failed_at, remediated_at = moment, None
+                passed_since_failure = False
+            elif FindingStatus.PASS in statuses:
+                passed_since_failure = True
+                if last_failed_at is not None and remediated_at is None:
+                    remediated_at = moment
+        if last_failed_at is not None:
+            runs[control_id] = FailureRun(control_id, failing_since, last_failed_at, remediated_at)
+    return runs
 
 
 def _finding_entry(finding, control, seen):

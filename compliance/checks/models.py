@@ -7,6 +7,7 @@ from django.db import models
 from compliance.catalog.models import Regulation, Severity
 from compliance.inventory.models import Entity
 from compliance.tenancy.models import Tenant
+from compliance.tenancy.scope import within_scope
 
 
 class CheckStatus(models.TextChoices):
@@ -50,7 +51,14 @@ def status_from_findings(findings):
 
 class CheckQuerySet(models.QuerySet):
     def for_tenant(self, tenant):
-        return self.filter(tenant=tenant)
+        """Return the tenant's checks within the caller's access scope."""
+        return within_scope(self.filter(tenant=tenant), tenant, "created_at")
+
+
+class FindingQuerySet(models.QuerySet):
+    def for_tenant(self, tenant):
+        """Return the tenant's findings within the caller's access scope."""
+        return within_scope(self.filter(tenant=tenant), tenant, "observed_at")
 
 
 class Check(models.Model):
@@ -121,13 +129,21 @@ class Finding(models.Model):
     evidence = models.JSONField(default=dict, blank=True)
     remediation = models.TextField(blank=True)
 
+    objects = FindingQuerySet.as_manager()
+
     class Meta:
         ordering = ["control_id", "id"]
         indexes = [
             models.Index(
                 fields=["tenant", "entity", "regulation", "control_id", "observed_at"],
                 name="finding_latest_per_control_idx",
-            )
+            ),
+            # Serves the report's failure-run lookups: the latest fail or the first
+            # pass of one control around an instant is one index seek.
+            models.Index(
+                fields=["tenant", "entity", "regulation", "control_id", "status", "observed_at"],
+                name="finding_control_status_idx",
+            ),
         ]
 
     def __str__(self):

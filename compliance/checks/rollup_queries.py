@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from compliance.checks.models import DailyControlRollup, Finding
+from compliance.checks.models import DailyControlRollup, Finding, FindingStatus
 from compliance.checks.rollups import SEVERITY_ORDER, STATUS_PRECEDENCE, tie_rank
 
 # Larger than every tie rank, so a packed key orders by day first.
@@ -176,3 +176,113 @@ def _to_datetime(value):
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class FailureRun:
+    """The last failing run of a control in a period, and the pass that ended it if any.
+
+    ``last_failed_at`` is the control's latest failing observation in the
+    period. ``failing_since`` is the first failing observation of the run
+    that contains it: the first one after the latest earlier instant at which
+    the control passed, or the period's first failing observation when the
+    control did not pass before. ``remediated_at`` is the first passing
+    observation after ``last_failed_at``, or ``None``.
+    """
+
+    control_id: str
+    failing_since: dt.datetime
+    last_failed_at: dt.datetime
+    remediated_at: dt.datetime | None
+
+
+def failure_runs(tenant, entity, regulation, lower, upper, control_ids):
+    """Return ``{control: FailureRun}`` for the controls that failed in ``[lower, upper)``.
+
+    Each of the four lookups per control is a correlated ``ORDER BY ...
+    LIMIT 1`` on ``finding_control_status_idx``, so the statement reads a few
+    index entries per control, however many findings the period has. A pass
+    at the same instant as a fail does not end a run, because the report
+    ranks the fail first.
+    """
+    control_ids = list(control_ids)
+    if not control_ids:
+        return {}
+    findings, column = _names(Finding)
+    scope = f"{column['tenant']} = %s AND {column['entity']} = %s AND {column['regulation']} = %s"
+    observed_at = column["observed_at"]
+
+    values = ", ".join(["(%s)"] * len(control_ids))
+    sql = f"""
+        WITH controls(control_id) AS (VALUES {values}),
+        failed AS (
+            SELECT c.control_id, (
+                SELECT f.{observed_at} FROM {findings} f
+                WHERE {_prefixed(scope, "f")} AND f.{column["control_id"]} = c.control_id
+                  AND f.{column["status"]} = %s
+                  AND f.{observed_at} >= %s AND f.{observed_at} < %s
+                ORDER BY f.{observed_at} DESC LIMIT 1
+            ) AS last_failed_at
+            FROM controls c
+        ),
+        bounded AS (
+            SELECT d.control_id, d.last_failed_at, (
+                SELECT f.{observed_at} FROM {findings} f
+                WHERE {_prefixed(scope, "f")} AND f.{column["control_id"]} = d.control_id
+                  AND f.{column["status"]} = %s
+                  AND f.{observed_at} > d.last_failed_at AND f.{observed_at} < %s
+                ORDER BY f.{observed_at} ASC LIMIT 1
+            ) AS remediated_at, (
+                SELECT f.{observed_at} FROM {findings} f
+                WHERE {_prefixed(scope, "f")} AND f.{column["control_id"]} = d.control_id
+                  AND f.{column["status"]} = %s
+                  AND f.{observed_at} >= %s AND f.{observed_at} < d.last_failed_at
+                  AND NOT EXISTS (
+                      SELECT 1 FROM {findings} g
+                      WHERE {_prefixed(scope, "g")} AND g.{column["control_id"]} = d.control_id
+                        AND g.{column["status"]} = %s AND g.{observed_at} = f.{observed_at}
+                  )
+                ORDER BY f.{observed_at} DESC LIMIT 1
+            ) AS passed_before
+            FROM failed d
+            WHERE d.last_failed_at IS NOT NULL
+        )
+        SELECT b.control_id, (
+            SELECT f.{observed_at} FROM {findings} f
+            WHERE {_prefixed(scope, "f")} AND f.{column["control_id"]} = b.control_id
+              AND f.{column["status"]} = %s
+              AND f.{observed_at} >= COALESCE(b.passed_before, %s)
+              AND f.{observed_at} <= b.last_failed_at
+            ORDER BY f.{observed_at} ASC LIMIT 1
+        ), b.last_failed_at, b.remediated_at
+        FROM bounded b
+    """  # noqa: S608 - only quoted names are formatted in; values are parameters
+    scope_params = _scope(tenant, entity, regulation)
+    fail, passed = FindingStatus.FAIL.value, FindingStatus.PASS.value
+    lower_value, upper_value = _datetime(lower), _datetime(upper)
+    params = [*control_ids]
+    params += [*scope_params, fail, lower_value, upper_value]
+    params += [*scope_params, passed, upper_value]
+    params += [*scope_params, passed, lower_value, *scope_params, fail]
+    params += [*scope_params, fail, lower_value]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return {
+        control_id: FailureRun(
+            control_id=control_id,
+            failing_since=_to_datetime(failing_since),
+            last_failed_at=_to_datetime(last_failed_at),
+            remediated_at=None if remediated_at is None else _to_datetime(remediated_at),
+        )
+        for control_id, failing_since, last_failed_at, remediated_at in rows
+    }
+
+
+def _prefixed(scope, alias):
+    """Return the scope condition with every column qualified by ``alias``."""
+    return " AND ".join(f"{alias}.{condition}" for condition in scope.split(" AND "))
+
+
+def _datetime(value):
+    return connection.ops.adapt_datetimefield_value(value)

@@ -14,22 +14,32 @@ Rules, applied in this order:
   evidence is "not assessed", never passing.
 * The compliance score is passing / (passing + failing) as a percentage
   rounded half up to one decimal, or ``None`` when nothing was assessed.
+* A control is remediated when a passing finding follows its last failing
+  finding in the period. Its failing run starts at the first failing finding
+  after the latest earlier instant at which it passed (a pass at the same
+  instant as a fail does not count), or at its first failing finding in the
+  period, so a run that began before the period is counted from the period's
+  start. The time to remediate is from that start to the first passing
+  finding, in whole seconds. The summary gives the median over the
+  remediated controls, rounded half up to whole seconds.
 
 The numbers come from the daily rollups (``compliance.checks.rollups``),
-not from the findings: one row per control and local day keeps that day's
+not from the findings (the failing runs excepted, which are a few index
+seeks per control): one row per control and local day keeps that day's
 latest finding under the ranking above, so the latest day row of a control
 in a period contains the period's latest finding. The cost of a report grows
 with the days and controls of its period, not with the number of checks.
 """
 
 import datetime as dt
+import statistics
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
 from compliance.catalog.loader import CATALOG_VERSION
 from compliance.catalog.models import Control
 from compliance.checks.models import CheckStatus, DailyCheckRollup, FindingStatus
-from compliance.checks.rollup_queries import bucket_states, latest_findings
+from compliance.checks.rollup_queries import bucket_states, failure_runs, latest_findings
 from compliance.checks.rollups import SEVERITY_ORDER, STATUS_PRECEDENCE
 
 __all__ = [
@@ -39,12 +49,24 @@ __all__ = [
     "compliance_score",
     "isoformat_z",
     "period_bounds",
+    "remediation_fields",
+    "remediation_summary",
 ]
 
 CHECK_STATUSES = CheckStatus.values
 # Bucket indices of ``bucket_states``: the previous period, then the trend's buckets.
 PREVIOUS_PERIOD = 0
 FIRST_TREND_BUCKET = 1
+
+
+class RemediationState:
+    """Values of a finding entry's ``remediation_state``."""
+
+    REMEDIATED = "remediated"
+    STILL_FAILING = "still_failing"
+    # Failed, then only not assessed or not applicable: no pass confirms a fix.
+    NOT_REMEDIATED = "not_remediated"
+    NO_FAILURE = "no_failure"
 
 
 def compliance_score(passing, assessed):
@@ -181,6 +203,56 @@ def _period_history(states):
     return last_days, history
 
 
+def remediation_fields(status, run):
+    """Return the remediation fields of a finding entry from its latest status and failing run.
+
+    ``run`` is the control's ``FailureRun`` in the period, or ``None`` when
+    it did not fail there.
+    """
+    if run is None:
+        state = RemediationState.NO_FAILURE
+    elif run.remediated_at is not None:
+        state = RemediationState.REMEDIATED
+    elif status == FindingStatus.FAIL:
+        state = RemediationState.STILL_FAILING
+    else:
+        state = RemediationState.NOT_REMEDIATED
+
+    seconds = None
+    if state == RemediationState.REMEDIATED:
+        seconds = int((run.remediated_at - run.failing_since).total_seconds())
+    return {
+        "remediation_state": state,
+        "failing_since": isoformat_z(run.failing_since) if run else None,
+        "remediated_at": isoformat_z(run.remediated_at)
+        if state == RemediationState.REMEDIATED
+        else None,
+        "time_to_remediate_seconds": seconds,
+    }
+
+
+def remediation_summary(entries):
+    """Return the summary's remediation counts and median from the finding entries."""
+    times = [
+        entry["time_to_remediate_seconds"]
+        for entry in entries
+        if entry["remediation_state"] == RemediationState.REMEDIATED
+    ]
+    median = None
+    if times:
+        median = int(
+            Decimal(str(statistics.median(times))).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        )
+    still_failing = sum(
+        1 for entry in entries if entry["remediation_state"] == RemediationState.STILL_FAILING
+    )
+    return {
+        "remediated_controls": len(times),
+        "still_failing_controls": still_failing,
+        "median_time_to_remediate_seconds": median,
+    }
+
+
 def _previous_score(states):
     """Return the compliance score of the previous period from its last day rows."""
     statuses = [state.status for state in states if state.bucket == PREVIOUS_PERIOD]
@@ -207,11 +279,15 @@ def build_report(tenant, entity, regulation, start, end):
     checks_per_day = _checks_per_day(tenant, entity, regulation, start, end)
     catalog = {
         control.control_id: control
-        for control in Control.objects.filter(regulation=regulation).order_by("sort_key")
+        for control in Control.objects.visible_to(tenant)
+        .filter(regulation=regulation)
+        .order_by("sort_key", "control_id")
     }
 
     last_days, history = _period_history(states)
     latest = latest_findings(tenant, entity, regulation, last_days)
+    lower, upper = period_bounds(start, end, tenant.zone)
+    runs = failure_runs(tenant, entity, regulation, lower, upper, latest)
     latest_statuses = {control_id: finding.status for control_id, finding in latest.items()}
     controls = _control_counts(latest_statuses, catalog)
     by_status = dict.fromkeys(CHECK_STATUSES, 0)
@@ -246,10 +322,12 @@ def build_report(tenant, entity, regulation, start, end):
         "time_zone": tenant.time_zone,
         "catalog_version": CATALOG_VERSION,
     }
-    return summary, _finding_entries(latest, history, catalog)
+    entries = _finding_entries(latest, history, runs, catalog)
+    summary["remediation"] = remediation_summary(entries)
+    return summary, entries
 
 
-def _finding_entries(latest, history, catalog):
+def _finding_entries(latest, history, runs, catalog):
     """Return the per-control entries in catalog order (controls outside it last, by ID)."""
     order = {control_id: index for index, control_id in enumerate(catalog)}
     control_ids = sorted(
@@ -275,6 +353,7 @@ def _finding_entries(latest, history, catalog):
                 "first_seen": isoformat_z(first_seen),
                 "last_seen": isoformat_z(finding.observed_at),
                 "observations": observations,
+                **remediation_fields(finding.status, runs.get(control_id)),
             }
         )
     return entries

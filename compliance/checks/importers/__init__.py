@@ -1,14 +1,29 @@
 """Import scanner results as checks: pick the importer for a file, parse it, store it."""
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
-from compliance.checks.importers.base import ImportFileError, ImportResult, save_import
+from compliance.checks.importers.base import (
+    ImportFileError,
+    ImportResult,
+    RecordReader,
+    SkippedRecord,
+    save_import,
+)
 from compliance.checks.importers.garak import GarakImporter
+from compliance.checks.importers.ocsf import OcsfComplianceImporter
 from compliance.checks.importers.oscal import OscalAssessmentResultsImporter
 from compliance.checks.importers.prowler import ProwlerCsvImporter, ProwlerOcsfImporter
 
-__all__ = ["IMPORTERS", "ImportFileError", "ImportResult", "detect_format", "import_results"]
+__all__ = [
+    "IMPORTERS",
+    "ImportFileError",
+    "ImportResult",
+    "SkippedRecord",
+    "detect_format",
+    "import_results",
+]
 
 IMPORTERS = {
     importer.format: importer
@@ -17,6 +32,8 @@ IMPORTERS = {
         ProwlerCsvImporter(),
         GarakImporter(),
         OscalAssessmentResultsImporter(),
+        # After Prowler's OCSF importer, which claims arrays of Detection Findings (2004).
+        OcsfComplianceImporter(),
     )
 }
 
@@ -44,14 +61,16 @@ def _read(path_or_bytes):
     return Path(path_or_bytes).read_bytes()
 
 
-def import_results(tenant, entity, path_or_bytes, format=None):
+def import_results(tenant, entity, path_or_bytes, format=None, skip_invalid=False):
     """Import one scanner output file for ``entity``; return an ``ImportResult``.
 
     ``path_or_bytes`` is a file path or the file's bytes. ``format`` names one
     of ``IMPORTERS`` and skips detection. Importing the same bytes again for
     the same entity stores nothing and returns ``already_imported=True``.
     Raises ``ImportFileError`` for a file or record that cannot be read, and
-    then nothing is stored.
+    then nothing is stored. With ``skip_invalid`` a malformed record is left
+    out instead and listed in the result's ``skipped``; the file is still
+    rejected when its structure is broken or no record is valid.
     """
     if entity.tenant_id != tenant.pk:
         raise ValueError(f"Entity {entity.pk} does not belong to tenant {tenant.slug!r}.")
@@ -65,6 +84,8 @@ def import_results(tenant, entity, path_or_bytes, format=None):
             f"Unknown import format {format!r}. Supported formats are {_supported_formats()}."
         )
 
-    parsed = importer.parse(data)
+    records = RecordReader(skip_invalid=skip_invalid)
+    parsed = importer.parse(data, records)
+    parsed = dataclasses.replace(parsed, skipped=list(records.skipped))
     digest = hashlib.sha256(data).hexdigest()
     return save_import(tenant, entity, parsed, digest)

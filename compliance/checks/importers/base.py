@@ -3,14 +3,23 @@
 An importer turns the bytes of one scanner output file into a
 ``ParsedImport``: findings already mapped to canonical control IDs. It does
 not touch the database. ``save_import`` then stores one ``Check`` per
-regulation with its findings, in one transaction, so a file is imported
-whole or not at all.
+regulation with its findings, in one transaction, so what an import stores
+is stored whole or not at all.
+
+Every importer reads its records one at a time through a ``RecordReader``.
+By default the first malformed record rejects the file, with an error that
+names the record. A reader created with ``skip_invalid=True`` leaves such
+records out instead and lists each one as a ``SkippedRecord`` with its
+position and the reason. Errors in the file's structure (invalid UTF-8, a
+truncated JSON array, a CSV quoting error) reject the file either way,
+because the records after them cannot be found.
 """
 
 import datetime as dt
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 from django.db import IntegrityError, transaction
@@ -33,6 +42,83 @@ TITLE_MAX_LENGTH = Finding._meta.get_field("title").max_length
 
 class ImportFileError(ValueError):
     """A file in no supported format or with a malformed record, so nothing was stored."""
+
+
+class SkipKind(StrEnum):
+    """Why a record was left out of an import."""
+
+    INVALID = "invalid"
+    UNSUPPORTED = "unsupported"
+
+
+@dataclass(frozen=True)
+class SkippedRecord:
+    """A record left out of an import: where it is in the file and why.
+
+    ``position`` counts from 1 in the importer's own unit, which ``record``
+    names: the line of a JSON Lines file, the data row of a CSV file, the
+    item of a JSON array or the finding of an OSCAL document.
+    """
+
+    position: int
+    record: str
+    reason: str
+    kind: SkipKind = SkipKind.INVALID
+
+    def as_dict(self):
+        return {
+            "position": self.position,
+            "record": self.record,
+            "reason": self.reason,
+            "kind": str(self.kind),
+        }
+
+
+class RecordReader:
+    """Read the records of one file, rejecting it at the first malformed one or skipping it.
+
+    An importer calls ``read`` once per record with the function that turns
+    the record into its own value. That function raises ``ImportFileError``
+    for a malformed record. Without ``skip_invalid`` the error propagates and
+    the import stores nothing. With it the record is listed in ``skipped``
+    and ``read`` returns ``None``.
+    """
+
+    def __init__(self, skip_invalid=False):
+        self.skip_invalid = skip_invalid
+        self.skipped: list[SkippedRecord] = []
+
+    def read(self, position, label, read_record, *args):
+        """Return ``read_record(*args)``, or ``None`` for a malformed record that is skipped."""
+        try:
+            return read_record(*args)
+        except ImportFileError as error:
+            if not self.skip_invalid:
+                raise
+            reason = str(error).removeprefix(f"{label}: ")
+            self.skipped.append(SkippedRecord(position=position, record=label, reason=reason))
+            return None
+
+    def skip(self, position, label, reason, kind=SkipKind.UNSUPPORTED):
+        """List a well-formed record that the importer leaves out, in every mode."""
+        skipped = SkippedRecord(position=position, record=label, reason=reason, kind=kind)
+        self.skipped.append(skipped)
+
+    def require_records(self, records, empty_message):
+        """Raise ``ImportFileError`` when no record was read.
+
+        The message is ``empty_message`` for a file without records, and names
+        the first skipped record when every record was skipped.
+        """
+        if records:
+            return
+        if self.skipped:
+            first = self.skipped[0]
+            raise ImportFileError(
+                f"No record could be imported, and {len(self.skipped)} records were skipped. "
+                f"The first skipped one is {first.record}: {first.reason}"
+            )
+        raise ImportFileError(empty_message)
 
 
 @dataclass(frozen=True)
@@ -62,6 +148,7 @@ class ParsedImport:
     record_count: int
     unmapped_count: int
     scope: dict = field(default_factory=dict)
+    skipped: list[SkippedRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -75,6 +162,11 @@ class ImportResult:
     already_imported: bool
     record_count: int = 0
     unmapped_count: int = 0
+    skipped: list[SkippedRecord] = field(default_factory=list)
+
+    @property
+    def skipped_count(self):
+        return len(self.skipped)
 
     def findings_per_regulation(self):
         """Return ``{regulation: number of findings}`` over the stored checks."""
@@ -94,8 +186,12 @@ class Importer(Protocol):
     def detect(self, data: bytes) -> bool:
         """Return whether ``data`` looks like this format, without a full parse."""
 
-    def parse(self, data: bytes) -> ParsedImport:
-        """Parse ``data`` or raise ``ImportFileError`` naming the malformed record."""
+    def parse(self, data: bytes, records: RecordReader | None = None) -> ParsedImport:
+        """Parse ``data``, reading each record through ``records``.
+
+        Raises ``ImportFileError`` naming the malformed record, unless
+        ``records`` skips invalid records. ``None`` means a strict reader.
+        """
 
 
 def _existing_checks(tenant, entity, digest):
@@ -116,6 +212,7 @@ def _already_imported(parsed, digest, checks):
         already_imported=True,
         record_count=parsed.record_count,
         unmapped_count=parsed.unmapped_count,
+        skipped=parsed.skipped,
     )
 
 
@@ -191,7 +288,8 @@ def save_import(tenant, entity, parsed, digest):
         return _already_imported(parsed, digest, existing)
 
     logger.info(
-        "imported %s file %s for entity %s: %d checks, %d findings, %d of %d records unmapped",
+        "imported %s file %s for entity %s: %d checks, %d findings, %d of %d records unmapped, "
+        "%d records skipped",
         parsed.format,
         digest,
         entity.pk,
@@ -199,6 +297,7 @@ def save_import(tenant, entity, parsed, digest):
         finding_count,
         parsed.unmapped_count,
         parsed.record_count,
+        len(parsed.skipped),
     )
     return ImportResult(
         format=parsed.format,
@@ -208,4 +307,5 @@ def save_import(tenant, entity, parsed, digest):
         already_imported=False,
         record_count=parsed.record_count,
         unmapped_count=parsed.unmapped_count,
+        skipped=parsed.skipped,
     )

@@ -57,7 +57,12 @@ from pathlib import Path
 
 from compliance.catalog.canonical import canonical_control_id
 from compliance.catalog.models import Regulation, Severity
-from compliance.checks.importers.base import ImportedFinding, ImportFileError, ParsedImport
+from compliance.checks.importers.base import (
+    ImportedFinding,
+    ImportFileError,
+    ParsedImport,
+    RecordReader,
+)
 from compliance.checks.models import FindingStatus
 
 logger = logging.getLogger(__name__)
@@ -162,22 +167,26 @@ def _decode(data):
     return text.removeprefix(BYTE_ORDER_MARK)
 
 
-def _entries(text):
-    """Yield ``(line number, entry)`` for each non-blank line, which must be a JSON object."""
+def _lines(text):
+    """Yield ``(line number, line)`` for each non-blank line."""
     for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ImportFileError(
-                f"Line {number}: invalid JSON at column {error.colno}: {error.msg}."
-            ) from error
-        if not isinstance(entry, dict) or not isinstance(entry.get("entry_type"), str):
-            raise ImportFileError(
-                f"Line {number}: expected a JSON object with an entry_type, as garak writes."
-            )
-        yield number, entry
+        if line.strip():
+            yield number, line
+
+
+def _entry(line, number):
+    """Parse one line, which must be a JSON object with an ``entry_type``."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ImportFileError(
+            f"Line {number}: invalid JSON at column {error.colno}: {error.msg}."
+        ) from error
+    if not isinstance(entry, dict) or not isinstance(entry.get("entry_type"), str):
+        raise ImportFileError(
+            f"Line {number}: expected a JSON object with an entry_type, as garak writes."
+        )
+    return entry
 
 
 def _time(raw, number, field):
@@ -355,11 +364,33 @@ def _read_init(entries, entry, number):
     entries.garak_version = _text(entry.get("garak_version"))
 
 
-def _read_report(text):
-    """Return ``(ReportEntries, [EvalResult])``, rejecting a duplicate probe and detector pair."""
+def _unique_eval_result(entry, number, first_lines):
+    """Read an ``eval`` entry, rejecting a second one for the same probe and detector."""
+    result = _eval_result(entry, number)
+    key = (result.probe, result.detector)
+    if key in first_lines:
+        raise ImportFileError(
+            f"Line {number}: a second eval entry for probe {result.probe} and detector "
+            f"{result.detector} (the first is on line {first_lines[key]})."
+        )
+    first_lines[key] = number
+    return result
+
+
+def _read_report(text, reader):
+    """Return ``(ReportEntries, [EvalResult])``, rejecting a duplicate probe and detector pair.
+
+    A line that is not a JSON object and an ``eval`` entry are records that
+    ``reader`` may skip. The other entries describe the whole run, so an
+    error in one of them rejects the file.
+    """
     entries = ReportEntries()
     results, first_lines = [], {}
-    for number, entry in _entries(text):
+    for number, line in _lines(text):
+        label = f"Line {number}"
+        entry = reader.read(number, label, _entry, line, number)
+        if entry is None:
+            continue
         entry_type = entry["entry_type"]
         if entry_type == "init":
             _read_init(entries, entry, number)
@@ -370,23 +401,16 @@ def _read_report(text):
         elif entry_type == "digest":
             _read_digest(entries, entry, number)
         elif entry_type == "eval":
-            result = _eval_result(entry, number)
-            key = (result.probe, result.detector)
-            if key in first_lines:
-                raise ImportFileError(
-                    f"Line {number}: a second eval entry for probe {result.probe} and detector "
-                    f"{result.detector} (the first is on line {first_lines[key]})."
-                )
-            first_lines[key] = number
-            results.append(result)
+            result = reader.read(number, label, _unique_eval_result, entry, number, first_lines)
+            if result is not None:
+                results.append(result)
 
     if entries.started_at is None:
         raise ImportFileError(
             "The report has no init entry, so its start time is unknown. "
             "Expected a garak report.jsonl file."
         )
-    if not results:
-        raise ImportFileError("The report has no eval entries, so the run has no results.")
+    reader.require_records(results, "The report has no eval entries, so the run has no results.")
     return entries, results
 
 
@@ -564,6 +588,6 @@ class GarakImporter:
             return False
         return isinstance(entry, dict) and entry.get("entry_type") in REPORT_START_ENTRIES
 
-    def parse(self, data):
-        entries, results = _read_report(_decode(data))
+    def parse(self, data, records=None):
+        entries, results = _read_report(_decode(data), records or RecordReader())
         return to_parsed_import(entries, results)

@@ -47,7 +47,12 @@ from pathlib import Path
 
 from compliance.catalog.canonical import canonical_control_id
 from compliance.catalog.models import Regulation, Severity
-from compliance.checks.importers.base import ImportedFinding, ImportFileError, ParsedImport
+from compliance.checks.importers.base import (
+    ImportedFinding,
+    ImportFileError,
+    ParsedImport,
+    RecordReader,
+)
 from compliance.checks.models import FindingStatus
 
 logger = logging.getLogger(__name__)
@@ -360,8 +365,12 @@ def _read_finding(finding, label, period, observations, risks):
     )
 
 
-def _read_results(document):
-    """Return ``(assessment-results object, periods, findings)``, in document order."""
+def _read_results(document, reader):
+    """Return ``(assessment-results object, periods, findings)``, in document order.
+
+    Each finding is a record that ``reader`` may skip. An error in a result's
+    period rejects the file, because every finding of the result needs it.
+    """
     root = _object(document, "The file")
     assessment = root.get("assessment-results")
     if not isinstance(assessment, dict):
@@ -371,6 +380,7 @@ def _read_results(document):
         )
 
     periods, findings = [], []
+    position = 0
     for index, result in enumerate(_list(assessment.get("results"), "assessment-results.results")):
         result = _object(result, f"results[{index}]")
         period = _period(result, index)
@@ -379,14 +389,18 @@ def _read_results(document):
         periods.append(period)
 
         result_findings = _list(result.get("findings"), f"results[{index}].findings", False)
-        for position, finding in enumerate(result_findings):
-            label = f"OSCAL finding {len(findings) + 1} (results[{index}].findings[{position}])"
-            findings.append(_read_finding(finding, label, period, observations, risks))
+        for item_index, finding in enumerate(result_findings):
+            position += 1
+            label = f"OSCAL finding {position} (results[{index}].findings[{item_index}])"
+            read = reader.read(
+                position, label, _read_finding, finding, label, period, observations, risks
+            )
+            if read is not None:
+                findings.append(read)
 
     if not periods:
         raise ImportFileError("The assessment results contain no results.")
-    if not findings:
-        raise ImportFileError("The assessment results contain no findings.")
+    reader.require_records(findings, "The assessment results contain no findings.")
     return assessment, periods, findings
 
 
@@ -502,6 +516,7 @@ class OscalAssessmentResultsImporter:
         starts_as_object = data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
         return starts_as_object and ROOT_PATTERN.search(data) is not None
 
-    def parse(self, data):
-        assessment, periods, findings = _read_results(_load(data))
+    def parse(self, data, records=None):
+        reader = records or RecordReader()
+        assessment, periods, findings = _read_results(_load(data), reader)
         return to_parsed_import(assessment, periods, findings)

@@ -38,7 +38,13 @@ from pathlib import Path
 
 from compliance.catalog.canonical import canonical_control_id
 from compliance.catalog.models import Regulation, Severity
-from compliance.checks.importers.base import ImportedFinding, ImportFileError, ParsedImport
+from compliance.checks.importers.base import (
+    ImportedFinding,
+    ImportFileError,
+    ParsedImport,
+    RecordReader,
+)
+from compliance.checks.importers.json_records import array_record_label, json_array_items
 from compliance.checks.models import FindingStatus
 
 SOURCE_NAME = "prowler"
@@ -234,7 +240,10 @@ def _csv_muted(raw, label):
     return muted
 
 
-def _csv_record(row, label):
+def _csv_record(row, label, header):
+    fields = _field_count(row, header)
+    if fields != len(header):
+        raise ImportFileError(f"{label}: has {fields} fields but the header has {len(header)}.")
     return ProwlerRecord(
         label=label,
         check_id=_required_text(row["CHECK_ID"], label, "CHECK_ID"),
@@ -262,7 +271,11 @@ def _field_count(row, header):
 
 
 def _csv_rows(text):
-    """Yield ``(label, row)`` for each data row, checking the header and field counts."""
+    """Yield ``(number, label, row, header)`` for each data row, after checking the header.
+
+    A quoting error rejects the file even when records are skipped, because
+    the reader cannot tell where the next row starts.
+    """
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=";")
     header = reader.fieldnames or []
     missing = [column for column in CSV_REQUIRED_COLUMNS if column not in header]
@@ -275,13 +288,7 @@ def _csv_rows(text):
     number = 0
     try:
         for number, row in enumerate(reader, start=1):
-            label = f"CSV row {number} (line {reader.line_num})"
-            fields = _field_count(row, header)
-            if fields != len(header):
-                raise ImportFileError(
-                    f"{label}: has {fields} fields but the header has {len(header)}."
-                )
-            yield label, row
+            yield number, f"CSV row {number} (line {reader.line_num})", row, header
     except csv.Error as error:
         raise ImportFileError(
             f"CSV row {number + 1} (line {reader.line_num}): invalid CSV: {error}."
@@ -300,68 +307,19 @@ class ProwlerCsvImporter:
         columns = {column.strip() for column in first_line.removeprefix(BYTE_ORDER_MARK).split(";")}
         return {"CHECK_ID", "STATUS"} <= columns
 
-    def parse(self, data):
+    def parse(self, data, records=None):
+        reader = records or RecordReader()
         text = _decode(data)
-        records = [_csv_record(row, label) for label, row in _csv_rows(text)]
-        if not records:
-            raise ImportFileError("The CSV file has a header but no findings.")
-        return to_parsed_import(records, self.format)
+        parsed = [
+            reader.read(number, label, _csv_record, row, label, header)
+            for number, label, row, header in _csv_rows(text)
+        ]
+        parsed = [record for record in parsed if record is not None]
+        reader.require_records(parsed, "The CSV file has a header but no findings.")
+        return to_parsed_import(parsed, self.format)
 
 
 # OCSF
-
-
-def _skip_whitespace(text, position):
-    while position < len(text) and text[position] in " \t\r\n":
-        position += 1
-    return position
-
-
-def _record_label(index):
-    return f"OCSF record {index + 1} (array index {index})"
-
-
-def _json_array_items(text):
-    """Yield ``(index, item)`` of a top-level JSON array, naming the record that fails to parse."""
-    decoder = json.JSONDecoder()
-    position = _skip_whitespace(text, 0)
-    if not text.startswith("[", position):
-        raise ImportFileError(
-            "The OCSF file is not a JSON array of findings (it does not start with '[')."
-        )
-    position = _skip_whitespace(text, position + 1)
-    if text.startswith("]", position):
-        return
-
-    index = 0
-    while True:
-        try:
-            item, position = decoder.raw_decode(text, position)
-        except json.JSONDecodeError as error:
-            raise ImportFileError(
-                f"{_record_label(index)}: invalid JSON at line {error.lineno}, "
-                f"column {error.colno}: {error.msg}."
-            ) from error
-        yield index, item
-
-        position = _skip_whitespace(text, position)
-        if position >= len(text):
-            raise ImportFileError(
-                f"The JSON array ends after {_record_label(index)} without a closing ']', "
-                "so the file is truncated."
-            )
-        if text[position] == "]":
-            break
-        if text[position] != ",":
-            raise ImportFileError(
-                f"{_record_label(index)}: expected ',' or ']' after the record, "
-                f"found {text[position]!r}."
-            )
-        position = _skip_whitespace(text, position + 1)
-        index += 1
-
-    if _skip_whitespace(text, position + 1) < len(text):
-        raise ImportFileError("The OCSF file has data after the closing ']' of the array.")
 
 
 def _member(item, path):
@@ -385,8 +343,7 @@ def _ocsf_time(raw, label):
         ) from error
 
 
-def _ocsf_record(item, index):
-    label = _record_label(index)
+def _ocsf_record(item, label):
     if not isinstance(item, dict):
         raise ImportFileError(f"{label}: expected a JSON object.")
     if item.get("class_uid") != OCSF_DETECTION_FINDING:
@@ -428,9 +385,14 @@ class ProwlerOcsfImporter:
         starts_as_array = data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
         return starts_as_array and OCSF_CLASS_PATTERN.search(data) is not None
 
-    def parse(self, data):
+    def parse(self, data, records=None):
+        reader = records or RecordReader()
         text = _decode(data)
-        records = [_ocsf_record(item, index) for index, item in _json_array_items(text)]
-        if not records:
-            raise ImportFileError("The OCSF file is an empty JSON array.")
-        return to_parsed_import(records, self.format)
+        parsed = []
+        for index, item in json_array_items(text):
+            label = array_record_label(index)
+            record = reader.read(index + 1, label, _ocsf_record, item, label)
+            if record is not None:
+                parsed.append(record)
+        reader.require_records(parsed, "The OCSF file is an empty JSON array.")
+        return to_parsed_import(parsed, self.format)

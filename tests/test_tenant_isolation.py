@@ -83,6 +83,7 @@ PROBES = {
     "web:member-role": ("POST", "object", {"role": "auditor"}),
     "web:member-link": ("POST", "object", None),
     "web:member-remove": ("POST", "object", None),
+    "web:member-scope": ("POST", "object", {"regulations": ["SOC2"]}),
     "web:set-password": ("GET", "public", None),
     "web:control-list": ("GET", "list", None),
     "web:control-detail": ("GET", "list", None),

@@ -4,6 +4,7 @@ from rest_framework import exceptions, permissions
 
 from compliance.keys.jwt import jwt_settings
 from compliance.tenancy.models import Role
+from compliance.tenancy.scope import attach_scope
 
 
 class HasTenantRole(permissions.BasePermission):
@@ -12,6 +13,8 @@ class HasTenantRole(permissions.BasePermission):
     Views declare ``required_roles``, a map from HTTP method to the least role
     allowed; methods not in the map need an admin. An ``X-Tenant-ID`` header,
     optional with an API key, must name the key's tenant by UUID or slug.
+    ``request.tenant`` carries the caller's access scope, which the
+    ``for_tenant`` querysets apply.
     """
 
     def has_permission(self, request, view):
@@ -23,7 +26,7 @@ class HasTenantRole(permissions.BasePermission):
         tenant = principal.tenant
         if requested is not None and requested.strip() not in {str(tenant.pk), tenant.slug}:
             raise exceptions.PermissionDenied("X-Tenant-ID does not match the API key's tenant.")
-        request.tenant = tenant
+        request.tenant = attach_scope(tenant, principal.scope)
 
         if not _handles(view, request.method):
             return True  # The view returns 405 Method Not Allowed.

@@ -5,6 +5,7 @@ import uuid
 from django.db import models
 
 from compliance.tenancy.models import Tenant
+from compliance.tenancy.scope import within_entities
 
 
 class EntityType(models.TextChoices):
@@ -16,7 +17,8 @@ class EntityType(models.TextChoices):
 
 class EntityQuerySet(models.QuerySet):
     def for_tenant(self, tenant):
-        return self.filter(tenant=tenant)
+        """Return the tenant's entities within the caller's access scope."""
+        return within_entities(self.filter(tenant=tenant), tenant)
 
 
 class Entity(models.Model):

@@ -11,6 +11,7 @@ from rest_framework import authentication, exceptions
 from compliance.audit.models import AuditAction, AuditOutcome
 from compliance.audit.services import record_event, unauthenticated_event_allowed
 from compliance.keys.models import KEY_PREFIX, ApiKey, hash_secret, parse_key
+from compliance.tenancy.scope import UNLIMITED
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ class ApiKeyPrincipal:
         self.api_key = api_key
         self.tenant = api_key.tenant
         self.role = api_key.role
+        # Only admins issue keys, so a key is never limited to part of the tenant.
+        self.scope = UNLIMITED
         self.user = api_key.created_by
 
     def __str__(self):

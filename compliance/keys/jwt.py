@@ -36,6 +36,7 @@ from compliance.audit.models import AuditAction, AuditOutcome
 from compliance.audit.services import record_event, unauthenticated_event_allowed
 from compliance.keys.authentication import www_authenticate
 from compliance.tenancy.models import Membership
+from compliance.tenancy.scope import membership_scope
 
 logger = logging.getLogger(__name__)
 
@@ -280,6 +281,7 @@ class JwtPrincipal:
         self.user = user
         self.tenant = membership.tenant
         self.role = membership.role
+        self.scope = membership_scope(membership)
         self.subject = subject
 
     def __str__(self):

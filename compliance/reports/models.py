@@ -8,6 +8,7 @@ from ulid import ULID
 from compliance.catalog.models import Regulation
 from compliance.inventory.models import Entity
 from compliance.tenancy.models import Tenant
+from compliance.tenancy.scope import reports_within_scope
 
 REPORT_ID_PREFIX = "maip-report:"
 
@@ -39,7 +40,8 @@ class ReportStatus(models.TextChoices):
 
 class ReportQuerySet(models.QuerySet):
     def for_tenant(self, tenant):
-        return self.filter(tenant=tenant)
+        """Return the tenant's reports within the caller's access scope."""
+        return reports_within_scope(self.filter(tenant=tenant), tenant)
 
 
 class Report(models.Model):

@@ -62,8 +62,30 @@ class Tenant(models.Model):
         return timezone.now().astimezone(self.zone).date()
 
 
+def validate_regulation_list(value):
+    """Reject anything but a list of distinct regulation values such as ``["SOC2", "GDPR"]``."""
+    # Imported here because the catalog app loads after this one.
+    from compliance.catalog.models import Regulation
+
+    if not isinstance(value, list):
+        raise ValidationError("Regulations must be a list of regulation codes.")
+    unknown = [item for item in value if item not in Regulation.values]
+    if unknown:
+        raise ValidationError(
+            f"Unknown regulation {unknown[0]!r}; use one of {', '.join(Regulation.values)}."
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError("Each regulation may appear once.")
+
+
 class Membership(models.Model):
-    """A user's role in one tenant."""
+    """A user's role in one tenant, and for an auditor the part of the tenant they may see.
+
+    The scope fields (``scope_entities``, ``scope_regulations``, ``scope_start``
+    and ``scope_end``) limit an auditor; each one left empty limits nothing.
+    They apply to the auditor role alone, and changing the role clears them
+    (see ``compliance.tenancy.scope``).
+    """
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
@@ -71,10 +93,36 @@ class Membership(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices)
     created_at = models.DateTimeField(auto_now_add=True)
+    scope_entities = models.ManyToManyField(
+        "inventory.Entity",
+        blank=True,
+        related_name="scoped_memberships",
+        help_text="The only entities an auditor sees; none selected means every entity.",
+    )
+    scope_regulations = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_regulation_list],
+        help_text="The only regulations an auditor sees; empty means every regulation.",
+    )
+    scope_start = models.DateField(
+        null=True, blank=True, help_text="The first day an auditor sees, in the tenant's time zone."
+    )
+    scope_end = models.DateField(
+        null=True, blank=True, help_text="The last day an auditor sees, in the tenant's time zone."
+    )
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "tenant"], name="membership_user_tenant_unique")
+            models.UniqueConstraint(
+                fields=["user", "tenant"], name="membership_user_tenant_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(scope_start__isnull=True)
+                | models.Q(scope_end__isnull=True)
+                | models.Q(scope_end__gte=models.F("scope_start")),
+                name="membership_scope_period_ordered",
+            ),
         ]
 
     def __str__(self):

@@ -12,6 +12,7 @@ from django.contrib.auth.mixins import AccessMixin
 from django.shortcuts import get_object_or_404, render
 
 from compliance.tenancy.models import Membership, Role
+from compliance.tenancy.scope import attach_scope, membership_scope
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,19 @@ def get_for_tenant(request, queryset, **lookup):
     """Return the one object of the current tenant matching ``lookup``, or raise ``Http404``.
 
     Another tenant's object is a 404 too, so a page never reveals that it exists.
+    A queryset with ``for_tenant`` also drops objects outside the caller's
+    access scope, which are a 404 the same way. The object's ``tenant`` is
+    set to ``request.tenant``, so helpers that start a query from it keep
+    the scope.
     """
-    return get_object_or_404(queryset.filter(tenant=request.tenant), **lookup)
+    if hasattr(queryset, "for_tenant"):
+        queryset = queryset.for_tenant(request.tenant)
+    else:
+        queryset = queryset.filter(tenant=request.tenant)
+    found = get_object_or_404(queryset, **lookup)
+    if getattr(found, "tenant_id", None) == request.tenant.pk:
+        found.tenant = request.tenant
+    return found
 
 
 class TenantRoleMixin(AccessMixin):
@@ -66,7 +78,8 @@ class TenantRoleMixin(AccessMixin):
     Anonymous users are redirected to the login page. A user without any
     membership, or whose role is too low, gets a 403 page saying why. On
     success the view finds ``request.tenant``, ``request.membership`` and
-    ``request.tenant_memberships`` set.
+    ``request.tenant_memberships`` set, with the member's access scope on
+    ``request.tenant`` (see ``compliance.tenancy.scope``).
     """
 
     required_role = Role.AUDITOR
@@ -82,7 +95,7 @@ class TenantRoleMixin(AccessMixin):
             logger.info("user %s has no tenant membership", request.user.pk)
             return render(request, "web/no_tenant.html", status=403)
 
-        request.tenant = membership.tenant
+        request.tenant = attach_scope(membership.tenant, membership_scope(membership))
         request.membership = membership
         if not Role.allows(membership.role, self.required_role):
             return self.reject_role(request, membership)

@@ -2,7 +2,9 @@
 
 from django.conf import settings
 
+from compliance.inventory.models import Entity
 from compliance.tenancy.models import Role
+from compliance.tenancy.scope import describe_scope, scope_of
 
 
 def tenant(request):
@@ -11,6 +13,7 @@ def tenant(request):
     role = membership.role if membership else None
     current_tenant = getattr(request, "tenant", None)
     return {
+        "scope_banner": scope_banner(current_tenant),
         "product_name": settings.PRODUCT_NAME,
         "current_tenant": current_tenant,
         # Tenant pages show dates and times in the tenant's zone, and other pages in TIME_ZONE.
@@ -21,3 +24,20 @@ def tenant(request):
         "can_manage_api_keys": role is not None and Role.allows(role, Role.ADMIN),
         "can_view_audit_trail": role is not None and Role.allows(role, Role.ADMIN),
     }
+
+
+def scope_banner(current_tenant):
+    """Return what the caller's access scope limits in words, or ``""`` when it limits nothing.
+
+    Reads the chosen entities' names in one query, and only for a limited scope.
+    """
+    if current_tenant is None:
+        return ""
+    scope = scope_of(current_tenant)
+    if not scope.is_limited:
+        return ""
+    names = []
+    if scope.entity_ids is not None:
+        entities = Entity.objects.filter(tenant=current_tenant, pk__in=scope.entity_ids)
+        names = list(entities.order_by("name", "id").values_list("name", flat=True))
+    return describe_scope(scope, names)

@@ -318,7 +318,9 @@ def tenant_posture(tenant, today, now, *, window_days, change_days, at_risk_limi
     start = today - dt.timedelta(days=window_days - 1)
     lower, _ = period_bounds(start, today, tenant.zone)
     cutoff = now - dt.timedelta(days=change_days)
-    findings = Finding.objects.filter(tenant=tenant, observed_at__gte=lower, observed_at__lte=now)
+    findings = Finding.objects.for_tenant(tenant).filter(
+        observed_at__gte=lower, observed_at__lte=now
+    )
 
     replay = Replay(observations(findings), snapshot_at=cutoff)
     trends = replay_trend(replay, buckets(start, today, 1), tenant.zone)
@@ -346,12 +348,14 @@ def entity_trends(entity, today, *, window_days, bucket_days):
     zone = entity.tenant.zone
     start = today - dt.timedelta(days=window_days - 1)
     lower, upper = period_bounds(start, today, zone)
-    findings = Finding.objects.filter(
-        tenant=entity.tenant_id, entity=entity, observed_at__gte=lower, observed_at__lt=upper
+    findings = Finding.objects.for_tenant(entity.tenant).filter(
+        entity=entity, observed_at__gte=lower, observed_at__lt=upper
     )
-    checks = Check.objects.filter(
-        tenant=entity.tenant_id, entity=entity, created_at__gte=lower, created_at__lt=upper
-    ).values_list("regulation", "created_at")
+    checks = (
+        Check.objects.for_tenant(entity.tenant)
+        .filter(entity=entity, created_at__gte=lower, created_at__lt=upper)
+        .values_list("regulation", "created_at")
+    )
 
     check_days = defaultdict(Counter)
     for regulation, created_at in checks:
@@ -372,7 +376,8 @@ def latest_checks(tenant, entity_ids):
     One query, whatever the number of entities.
     """
     ranked = (
-        Check.objects.filter(tenant=tenant, entity_id__in=list(entity_ids))
+        Check.objects.for_tenant(tenant)
+        .filter(entity_id__in=list(entity_ids))
         .annotate(
             position=Window(
                 RowNumber(),
@@ -399,7 +404,8 @@ def latest_findings(entity):
     filter would run before the ranking and skip newer non-failing findings.
     """
     return list(
-        Finding.objects.filter(tenant=entity.tenant_id, entity=entity)
+        Finding.objects.for_tenant(entity.tenant)
+        .filter(entity=entity)
         .annotate(
             position=Window(
                 RowNumber(),

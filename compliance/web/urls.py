@@ -9,6 +9,7 @@ from compliance.web.views import (
     controls,
     entities,
     exports,
+    member_scope,
     members,
     overview,
     reports,
@@ -70,6 +71,11 @@ urlpatterns = [
         "settings/members/<int:membership_id>/link/",
         members.MemberLinkView.as_view(),
         name="member-link",
+    ),
+    path(
+        "settings/members/<int:membership_id>/scope/",
+        member_scope.MemberScopeView.as_view(),
+        name="member-scope",
     ),
     path(
         "settings/members/<int:membership_id>/remove/",

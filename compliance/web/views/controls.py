@@ -89,7 +89,8 @@ def latest_statuses(tenant, regulation, since):
     row, as in ``compliance.reports.aggregation``.
     """
     ranked = (
-        Finding.objects.filter(tenant=tenant, regulation=regulation, observed_at__gte=since)
+        Finding.objects.for_tenant(tenant)
+        .filter(regulation=regulation, observed_at__gte=since)
         .annotate(
             position=Window(
                 RowNumber(),
@@ -115,7 +116,8 @@ def latest_statuses(tenant, regulation, since):
 def evidenced_controls(tenant, since):
     """Return ``{regulation value: set of control IDs}`` with a finding since ``since``."""
     pairs = (
-        Finding.objects.filter(tenant=tenant, observed_at__gte=since)
+        Finding.objects.for_tenant(tenant)
+        .filter(observed_at__gte=since)
         .order_by()
         .values_list("regulation", "control_id")
         .distinct()

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.tokens import default_token_generator
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Prefetch
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
@@ -25,7 +25,9 @@ from django.views.decorators.cache import never_cache
 
 from compliance.audit.models import AuditAction, AuditOutcome
 from compliance.audit.services import record_request_event
+from compliance.inventory.models import Entity
 from compliance.tenancy.models import Membership, Role, Tenant
+from compliance.tenancy.scope import AccessScope, clear_scope, describe_scope
 from compliance.web.access import TenantRoleMixin, get_for_tenant
 from compliance.web.forms import MemberInviteForm, MemberRoleForm, SetPasswordPageForm
 
@@ -48,13 +50,34 @@ def member_rows(tenant):
     memberships = (
         Membership.objects.filter(tenant=tenant)
         .select_related("user")
+        .prefetch_related(Prefetch("scope_entities", Entity.objects.order_by("name", "id")))
         .annotate(tenant_count=Count("user__memberships"))
         .order_by("user__username", "pk")
     )
     return [
-        {"membership": membership, "can_issue_link": can_issue_link(membership)}
+        {
+            "membership": membership,
+            "can_issue_link": can_issue_link(membership),
+            "scope_text": listed_scope_text(membership),
+        }
         for membership in memberships
     ]
+
+
+def listed_scope_text(membership):
+    """Return an auditor's scope in words from the prefetched entities, or ``""``."""
+    if membership.role != Role.AUDITOR:
+        return ""
+    entities = list(membership.scope_entities.all())
+    scope = AccessScope(
+        entity_ids=frozenset(entity.pk for entity in entities) or None,
+        regulations=frozenset(membership.scope_regulations) or None,
+        start=membership.scope_start,
+        end=membership.scope_end,
+    )
+    if not scope.is_limited:
+        return ""
+    return describe_scope(scope, [entity.name for entity in entities])
 
 
 def can_issue_link(membership):
@@ -329,11 +352,14 @@ class MemberRoleView(TenantRoleMixin, View):
 
             membership.role = new_role
             membership.save(update_fields=["role"])
+            # A scope limits auditors only. Clearing it when the role changes means a
+            # later change back to auditor starts unlimited, not with a forgotten limit.
+            extra = {"scope_cleared": True} if clear_scope(membership) else {}
             record_request_event(
                 request,
                 AuditAction.MEMBER_ROLE_CHANGED,
                 target=membership,
-                details=member_audit_details(membership, previous_role=old_role),
+                details=member_audit_details(membership, previous_role=old_role, **extra),
             )
         return membership, old_role
 

@@ -23,10 +23,11 @@ def read_catalog(path=CATALOG_FILE):
 def sync_catalog(path=CATALOG_FILE):
     """Make the Control table equal the catalog file; return the number of rows changed.
 
-    Controls missing from the file are deleted. Running it again with the
-    same file changes nothing, so it is safe after every migration.
+    Shipped controls missing from the file are deleted. Tenants' own controls
+    are never read, changed or deleted. Running it again with the same file
+    changes nothing, so it is safe after every migration.
     """
-    existing = {(c.regulation, c.control_id): c for c in Control.objects.all()}
+    existing = {(c.regulation, c.control_id): c for c in Control.objects.shipped()}
     to_create, to_update, in_file = [], [], set()
     for position, (regulation, control_id, title, group) in enumerate(read_catalog(path)):
         in_file.add((regulation.value, control_id))

@@ -515,9 +515,9 @@ def _missing_controls(report, summary):
     """Return the ID and title of each catalog control without evidence, in catalog order."""
     control_ids = summary.get("controls_without_evidence") or []
     titles = dict(
-        Control.objects.filter(
-            regulation=report.regulation, control_id__in=control_ids
-        ).values_list("control_id", "title")
+        Control.objects.visible_to(report.tenant_id)
+        .filter(regulation=report.regulation, control_id__in=control_ids)
+        .values_list("control_id", "title")
     )
     return [
         {"control_id": control_id, "title": titles.get(control_id, "")}

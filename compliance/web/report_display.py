@@ -64,7 +64,9 @@ def finding_rows(findings):
 def controls_without_evidence(report):
     """Return ``(control_id, title)`` for each catalog control the report found no evidence for."""
     control_ids = report.summary.get("controls_without_evidence", [])
-    controls = Control.objects.filter(regulation=report.regulation, control_id__in=control_ids)
+    controls = Control.objects.visible_to(report.tenant_id).filter(
+        regulation=report.regulation, control_id__in=control_ids
+    )
     titles = dict(controls.values_list("control_id", "title"))
     return [(control_id, titles.get(control_id, "")) for control_id in control_ids]
 

@@ -44,9 +44,9 @@ def finding_rows(check):
     findings = list(check.findings.all())
     control_ids = {finding.control_id for finding in findings}
     titles = dict(
-        Control.objects.filter(regulation=check.regulation, control_id__in=control_ids).values_list(
-            "control_id", "title"
-        )
+        Control.objects.visible_to(check.tenant_id)
+        .filter(regulation=check.regulation, control_id__in=control_ids)
+        .values_list("control_id", "title")
     )
     status_rank = {status.value: index for index, status in enumerate(STATUS_PRECEDENCE)}
     severity_rank = {severity.value: index for index, severity in enumerate(SEVERITY_ORDER)}

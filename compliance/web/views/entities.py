@@ -129,8 +129,11 @@ def control_titles(findings):
     if not findings:
         return {}
     control_ids = {finding.control_id for finding in findings}
-    controls = Control.objects.filter(control_id__in=control_ids).values_list(
-        "regulation", "control_id", "title"
+    tenant_id = findings[0].tenant_id
+    controls = (
+        Control.objects.visible_to(tenant_id)
+        .filter(control_id__in=control_ids)
+        .values_list("regulation", "control_id", "title")
     )
     return {(regulation, control_id): title for regulation, control_id, title in controls}
 

@@ -16,6 +16,7 @@ from compliance.reports.services import request_report
 from compliance.tenancy.models import Role
 from compliance.web.access import TenantRoleMixin, get_for_tenant
 from compliance.web.forms import ReportFilterForm, ReportRequestForm
+from compliance.web.htmx import render_page_or_partial
 from compliance.web.report_display import ready_report_context
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ class ReportListView(TenantRoleMixin, View):
         reports = form.filter(reports.defer("findings")).order_by("-created_at", "-id")
         page = Paginator(reports, REPORTS_PER_PAGE).get_page(request.GET.get("page"))
         context = {"filter_form": form, "page": page, "is_filtered": form.is_filtered()}
-        return render(request, "web/reports/list.html", context)
+        return render_page_or_partial(request, "web/reports/list.html", "listing", context)
 
 
 class ReportDetailView(TenantRoleMixin, View):
@@ -42,7 +43,9 @@ class ReportDetailView(TenantRoleMixin, View):
         context = {"report": report}
         if report.status == ReportStatus.READY:
             context.update(ready_report_context(report))
-        return render(request, "web/reports/detail.html", context)
+        return render_page_or_partial(
+            request, "web/reports/detail.html", "report-content", context
+        )
 
 
 class ReportCreateView(TenantRoleMixin, View):

@@ -191,12 +191,12 @@ PARSERS = {
 }
 
 
-def canonical_control_id(regulation, raw):
-    """Return the catalog's spelling of control ``raw`` of ``regulation``.
+def canonical_form(regulation, raw):
+    """Return ``raw`` written in the canonical form of ``regulation``'s control IDs.
 
-    ``regulation`` is a ``Regulation`` or its name in any case. Raises
-    ``ValueError`` when ``raw`` is no known spelling of a control, or when
-    the control it names is not in the bundled catalog.
+    Unlike ``canonical_control_id`` this does not require the control to be
+    in the bundled catalog, so it also accepts the IDs of a tenant's own
+    controls. Raises ``ValueError`` when ``raw`` is no known spelling.
     """
     regulation = Regulation.parse(regulation)
     if not isinstance(raw, str) or not raw.strip():
@@ -211,7 +211,18 @@ def canonical_control_id(regulation, raw):
             f"Unknown {regulation.label} control ID {raw!r}. "
             f"Use a form such as {EXAMPLES[regulation]}."
         )
+    return canonical
 
+
+def canonical_control_id(regulation, raw):
+    """Return the catalog's spelling of control ``raw`` of ``regulation``.
+
+    ``regulation`` is a ``Regulation`` or its name in any case. Raises
+    ``ValueError`` when ``raw`` is no known spelling of a control, or when
+    the control it names is not in the bundled catalog.
+    """
+    regulation = Regulation.parse(regulation)
+    canonical = canonical_form(regulation, raw)
     if canonical not in catalog_ids()[regulation]:
         spelled = "" if canonical == raw.strip() else f" (read as {canonical!r})"
         raise ValueError(

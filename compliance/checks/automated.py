@@ -6,12 +6,12 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.catalog.canonical import canonical_control_id
+from compliance.catalog.canonical import canonical_control_id, canonical_form
 from compliance.catalog.loader import CATALOG_VERSION
-from compliance.catalog.models import Regulation
+from compliance.catalog.models import Control, Regulation
 from compliance.checks.models import Check, CheckSource, Finding, status_from_findings
 from compliance.checks.rollups import record_rollups
-from compliance.checks.rules import entity_facts, evaluate_rule, rule_set
+from compliance.checks.rules import entity_facts, evaluate_rule, tenant_rule_set
 
 logger = logging.getLogger(__name__)
 
@@ -24,19 +24,22 @@ FINDING_ID_PREFIX = "rule"
 def run_automated_check(entity, regulation, scope=None):
     """Evaluate the regulation's rules for ``entity`` and return the stored ``Check``.
 
-    ``scope`` is ``None`` for every rule of the regulation, or
+    The rules are the shipped rules plus the enabled rules of the entity's
+    tenant. ``scope`` is ``None`` for every rule of the regulation, or
     ``{"controls": [...]}`` to evaluate only the rules of those controls, in
-    any spelling that ``canonical_control_id`` accepts. Raises ``ValueError``
+    any spelling that ``canonical_control_id`` accepts, or the canonical
+    form of one of the tenant's own controls. Raises ``ValueError``
     naming the control IDs that are unknown or have no rule, and
     ``RuleFileError`` when the rule files are invalid.
 
     The check and one finding per evaluated control are written in one
     transaction. The check records the canonical controls in its scope, and
-    the catalog and rule-set versions (SHA-256 of the rule files) it used.
+    the catalog and rule-set versions (SHA-256 of the rule files, and of the
+    tenant's rules when it has any) it used.
     """
     regulation = Regulation.parse(regulation)
-    controls = _scope_controls(regulation, scope)
-    rules = rule_set(regulation)
+    controls = _scope_controls(regulation, scope, entity.tenant_id)
+    rules = tenant_rule_set(regulation, entity.tenant)
     selected = _select_rules(rules, controls, regulation)
 
     created_at = timezone.now()
@@ -59,7 +62,7 @@ def run_automated_check(entity, regulation, scope=None):
     return check
 
 
-def _scope_controls(regulation, scope):
+def _scope_controls(regulation, scope, tenant_id):
     """Return the canonical control IDs that ``scope`` requests, or ``None`` for all rules."""
     if scope is None:
         return None
@@ -77,9 +80,8 @@ def _scope_controls(regulation, scope):
 
     canonical, unknown = [], []
     for raw in requested:
-        try:
-            control_id = canonical_control_id(regulation, raw)
-        except ValueError:
+        control_id = _canonical_scope_id(regulation, raw, tenant_id)
+        if control_id is None:
             unknown.append(raw)
             continue
         if control_id not in canonical:
@@ -91,16 +93,31 @@ def _scope_controls(regulation, scope):
     return sorted(canonical)
 
 
+def _canonical_scope_id(regulation, raw, tenant_id):
+    """Return the canonical ID of a shipped control or of the tenant's own, else ``None``."""
+    try:
+        return canonical_control_id(regulation, raw)
+    except ValueError:
+        pass
+    try:
+        control_id = canonical_form(regulation, raw)
+    except ValueError:
+        return None
+    own = Control.objects.filter(tenant_id=tenant_id, regulation=regulation, control_id=control_id)
+    return control_id if own.exists() else None
+
+
 def recent_or_new_check(entity, regulation, scope=None, max_age=CHECK_CACHE_AGE):
     """Return a recent check of the same scope and rules, or run a new one.
 
     The result is ``(check, reused)``. A check is recent when it is younger
     than ``max_age``. Two scopes are the same when they name the same controls in any order and
-    spelling. A change of the rule files makes earlier checks stale.
+    spelling. A change of the rule files or of the tenant's rules makes earlier
+    checks stale.
     """
     regulation = Regulation.parse(regulation)
-    controls = _scope_controls(regulation, scope)
-    rules = rule_set(regulation)
+    controls = _scope_controls(regulation, scope, entity.tenant_id)
+    rules = tenant_rule_set(regulation, entity.tenant)
     recent = (
         Check.objects.filter(
             tenant_id=entity.tenant_id,
@@ -123,7 +140,7 @@ def recent_or_new_check(entity, regulation, scope=None, max_age=CHECK_CACHE_AGE)
 def _select_rules(rules, controls, regulation):
     if controls is None:
         return list(rules.rules)
-    by_control = rules.by_control()
+    by_control = rules.all_by_control()
     uncovered = [control_id for control_id in controls if control_id not in by_control]
     if uncovered:
         raise ValueError(
@@ -131,7 +148,7 @@ def _select_rules(rules, controls, regulation):
             f"{', '.join(map(repr, uncovered))}. "
             f"Controls with rules: {', '.join(sorted(by_control))}."
         )
-    return [by_control[control_id] for control_id in controls]
+    return [compiled for control_id in controls for compiled in by_control[control_id]]
 
 
 def _save(entity, regulation, scope, rule_set_version, results, created_at):

@@ -3,8 +3,9 @@
 ``loader`` reads and validates the rule files and caches their compiled
 programs. ``facts`` defines the fact vocabulary and reads facts from
 attributes. ``evaluation`` turns one rule and one entity's facts into a
-pass, fail, not applicable or not assessed result. docs/rules.md describes
-the rule files and the vocabulary.
+pass, fail, not applicable or not assessed result. ``tenant`` validates
+tenants' own rules and adds them to a tenant's rule set. docs/rules.md
+describes the rule files, the tenant rules and the vocabulary.
 """
 
 from compliance.checks.rules.evaluation import RuleResult, evaluate_rule
@@ -16,8 +17,14 @@ from compliance.checks.rules.loader import (
     RuleFileError,
     RuleSet,
     clear_cache,
+    load_vocabulary,
     rule_set,
     validate_rule_files,
+)
+from compliance.checks.rules.tenant import (
+    clear_tenant_cache,
+    expression_facts,
+    tenant_rule_set,
 )
 
 __all__ = [
@@ -30,8 +37,12 @@ __all__ = [
     "RuleResult",
     "RuleSet",
     "clear_cache",
+    "clear_tenant_cache",
     "entity_facts",
     "evaluate_rule",
+    "expression_facts",
+    "load_vocabulary",
     "rule_set",
+    "tenant_rule_set",
     "validate_rule_files",
 ]

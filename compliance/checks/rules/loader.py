@@ -83,7 +83,22 @@ class RuleSet:
     rules: tuple
 
     def by_control(self):
-        return {compiled.rule.control_id: compiled for compiled in self.rules}
+        """Return ``{control_id: CompiledRule}``, the first rule of each control."""
+        first = {}
+        for compiled in self.rules:
+            first.setdefault(compiled.rule.control_id, compiled)
+        return first
+
+    def all_by_control(self):
+        """Return ``{control_id: [CompiledRule, ...]}``.
+
+        Shipped files have one rule per control, but a tenant may add rules
+        to a shipped control, so a tenant's rule set can have several.
+        """
+        grouped = {}
+        for compiled in self.rules:
+            grouped.setdefault(compiled.rule.control_id, []).append(compiled)
+        return grouped
 
 
 _cache = {}
@@ -145,6 +160,27 @@ def rule_set(regulation, rules_dir=RULES_DIR):
 
     logger.info("compiled %d %s rules, rule set %s", len(compiled.rules), regulation, version[:12])
     return compiled
+
+
+def load_vocabulary(rules_dir=RULES_DIR):
+    """Return the fact vocabulary ``{path: Fact}``, parsed once per content of facts.json.
+
+    Raises ``RuleFileError`` when the file is missing or invalid.
+    """
+    path = Path(rules_dir) / FACTS_FILE_NAME
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        raise RuleFileError([f"{path}: file not found"]) from None
+    key = ("vocabulary", hashlib.sha256(content).hexdigest())
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached is None:
+            cached = _load_vocabulary({FACTS_FILE_NAME: content}, Path(rules_dir))
+            for stale in [k for k in _cache if k[0] == "vocabulary" and k != key]:
+                del _cache[stale]
+            _cache[key] = cached
+    return cached
 
 
 def validate_rule_files(rules_dir=RULES_DIR):

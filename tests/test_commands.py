@@ -165,7 +165,7 @@ def test_import_results_stores_checks(tenant, entity):
     assert "  HIPAA: check " in stdout
     assert stdout.splitlines()[-1] == (
         "Imported example_output_azure.csv (prowler-csv) for Claims agent: 3 checks, "
-        "15 findings, 0 of 4 records without a mapped control."
+        "15 findings, 0 of 4 records without a mapped control, 0 records skipped."
     )
 
 
@@ -179,7 +179,7 @@ def test_import_results_twice_changes_nothing(tenant, entity):
     assert Finding.objects.count() == 4
     assert stdout.splitlines()[-1] == (
         "example_output_aws.ocsf.json was already imported for Claims agent; nothing changed "
-        "(1 check, 4 findings)."
+        "(1 check, 4 findings, 0 records skipped)."
     )
 
 

@@ -43,6 +43,9 @@ from compliance.reports.aggregation import isoformat_z
 from compliance.tenancy.models import Role
 
 NATIVE_FORMAT = "json"
+# The response lists the first skipped records only, so that a file with many bad
+# records still gets a response of bounded size; skipped_count is always the total.
+MAX_SKIPPED_LISTED = 1000
 # How far ahead of the server clock an observation time may be, for clock skew.
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
 
@@ -97,6 +100,25 @@ class UploadInputSerializer(StrictFieldsMixin, serializers.Serializer):
     format = serializers.ChoiceField(
         choices=list(IMPORTERS), required=False, help_text="Detected when left out."
     )
+    skip_invalid = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="When true, import the valid records and list the malformed ones in "
+        "skipped_records. When false (the default), one malformed record rejects the file.",
+    )
+
+
+class SkippedRecordSerializer(serializers.Serializer):
+    position = serializers.IntegerField(
+        help_text="Position of the record in the file, from 1, in the unit that record names."
+    )
+    record = serializers.CharField(help_text="The record as the error messages name it.")
+    reason = serializers.CharField()
+    kind = serializers.ChoiceField(
+        choices=["invalid", "unsupported"],
+        help_text="invalid: malformed, left out only with skip_invalid. unsupported: "
+        "well formed but for no regulation the product carries, always left out.",
+    )
 
 
 class ImportOutcomeSerializer(serializers.Serializer):
@@ -105,6 +127,10 @@ class ImportOutcomeSerializer(serializers.Serializer):
     already_imported = serializers.BooleanField()
     record_count = serializers.IntegerField()
     unmapped_count = serializers.IntegerField()
+    skipped_count = serializers.IntegerField(help_text="Records left out of the import.")
+    skipped_records = SkippedRecordSerializer(
+        many=True, help_text=f"The first {MAX_SKIPPED_LISTED} records left out, in file order."
+    )
     checks = schema.CheckItemSerializer(many=True)
 
 
@@ -137,7 +163,10 @@ def _parsed_document(data):
 
 
 def _record(request, entity, result):
-    """Write one audit event per stored check; a repeated payload stores and records nothing."""
+    """Write one audit event per stored check; a repeated payload stores and records nothing.
+
+    ``skipped_count`` in the details counts the records of the file that were left out.
+    """
     if result.already_imported:
         return
     for check in result.checks:
@@ -150,6 +179,7 @@ def _record(request, entity, result):
                 "regulation": check.regulation,
                 "format": result.format,
                 "source_digest": result.source_digest,
+                "skipped_count": result.skipped_count,
             },
         )
 
@@ -162,6 +192,8 @@ def _outcome(result):
         "already_imported": result.already_imported,
         "record_count": result.record_count,
         "unmapped_count": result.unmapped_count,
+        "skipped_count": result.skipped_count,
+        "skipped_records": [skipped.as_dict() for skipped in result.skipped[:MAX_SKIPPED_LISTED]],
         "checks": check_items(result.checks),
     }
     return Response(body, status=created)
@@ -178,7 +210,9 @@ class ResultsIngestionView(APIView):
         summary="Ingest results produced elsewhere",
         description="Send a JSON document (one check) or a multipart upload of a scanner "
         "file. The same payload for the same entity is stored once: a repeat answers 200 "
-        "with `already_imported` true. A payload with one bad record stores nothing.",
+        "with `already_imported` true. A payload with one bad record stores nothing, and "
+        "the error names the record. An upload with the form field `skip_invalid=true` "
+        "stores the valid records instead and lists the others in `skipped_records`.",
         parameters=[schema.IDEMPOTENCY_HEADER],
         request={
             "application/json": ResultsInputSerializer,
@@ -229,7 +263,11 @@ class ResultsIngestionView(APIView):
         entity = self._entity(request, data["entity_id"])
         try:
             result = import_results(
-                request.tenant, entity, upload.read(), format=data.get("format")
+                request.tenant,
+                entity,
+                upload.read(),
+                format=data.get("format"),
+                skip_invalid=data["skip_invalid"],
             )
         except ImportFileError as exc:
             raise serializers.ValidationError({"file": [str(exc)]}) from None

@@ -77,6 +77,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from django.utils.text import slugify
+
 from compliance.catalog.canonical import canonical_control_id
 from compliance.catalog.models import Regulation, Severity
 from compliance.checks.importers.base import (
@@ -450,8 +452,8 @@ def _read_item(item, line, label, reader, position):
 
 
 def _source_name(records):
-    """Return the one product that wrote every finding, else ``ocsf``."""
-    products = {record.product.lower() for record in records}
+    """Return the slug of the one product that wrote every finding, else ``ocsf``."""
+    products = {slugify(record.product) for record in records}
     if len(products) == 1 and "" not in products:
         return products.pop()[:SOURCE_NAME_MAX_LENGTH]
     return SOURCE_NAME

@@ -17,9 +17,10 @@ def counted(number, noun):
 
 class Command(BaseCommand):
     help = (
-        "Import scanner output (Prowler OCSF JSON or CSV, a garak run report, or NIST OSCAL "
-        "assessment results) as checks of one entity, one check per regulation with mapped "
-        "findings. Importing the same file again changes nothing."
+        "Import scanner output (Prowler OCSF JSON or CSV, a garak run report, NIST OSCAL "
+        "assessment results, or OCSF Compliance Findings from any tool) as checks of one "
+        "entity, one check per regulation with mapped findings. Importing the same file "
+        "again changes nothing."
     )
 
     def add_arguments(self, parser):
@@ -32,8 +33,14 @@ class Command(BaseCommand):
             default=None,
             help="File format (default: detected from the content).",
         )
+        parser.add_argument(
+            "--skip-invalid",
+            action="store_true",
+            help="Import the valid records and list the malformed ones that were left out, "
+            "instead of rejecting the whole file at the first malformed record.",
+        )
 
-    def handle(self, *args, file, tenant, entity, format, **options):
+    def handle(self, *args, file, tenant, entity, format, skip_invalid, **options):
         tenant_obj = Tenant.objects.filter(slug=tenant).first()
         if tenant_obj is None:
             raise CommandError(f"Tenant {tenant!r} not found.")
@@ -43,10 +50,16 @@ class Command(BaseCommand):
             raise CommandError(f"File not found: {file}")
 
         try:
-            result = import_results(tenant_obj, entity_obj, path, format=format)
+            result = import_results(
+                tenant_obj, entity_obj, path, format=format, skip_invalid=skip_invalid
+            )
         except ImportFileError as error:
-            raise CommandError(f"Import of {file} failed and stored nothing: {error}") from error
+            hint = "" if skip_invalid else " Pass --skip-invalid to import the valid records."
+            raise CommandError(
+                f"Import of {file} failed and stored nothing: {error}{hint}"
+            ) from error
 
+        self._write_skipped(result)
         self._write_summary(path, entity_obj, result)
 
     def _entity(self, tenant, raw):
@@ -59,6 +72,10 @@ class Command(BaseCommand):
             raise CommandError(f"Entity {entity_id} not found in tenant {tenant.slug!r}.")
         return entity
 
+    def _write_skipped(self, result):
+        for skipped in result.skipped:
+            self.stdout.write(f"  skipped {skipped.record}: {skipped.reason}")
+
     def _write_summary(self, path, entity, result):
         counts = result.findings_per_regulation()
         for check in result.checks:
@@ -70,12 +87,14 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{path.name} was already imported for {entity.name}; nothing changed "
                 f"({counted(len(result.checks), 'check')}, "
-                f"{counted(result.finding_count, 'finding')})."
+                f"{counted(result.finding_count, 'finding')}, "
+                f"{counted(result.skipped_count, 'record')} skipped)."
             )
             return
         self.stdout.write(
             f"Imported {path.name} ({result.format}) for {entity.name}: "
             f"{counted(len(result.checks), 'check')}, "
             f"{counted(result.finding_count, 'finding')}, "
-            f"{result.unmapped_count} of {result.record_count} records without a mapped control."
+            f"{result.unmapped_count} of {result.record_count} records without a mapped control, "
+            f"{counted(result.skipped_count, 'record')} skipped."
         )

@@ -3,7 +3,10 @@
 The SVG is self-contained: colours are presentation attributes, text and axes
 use ``currentColor`` so they follow the surrounding text colour (dark mode),
 and nothing refers to external CSS, scripts or images, so WeasyPrint renders
-the same markup as a browser. Output is deterministic for a given input.
+the same markup as a browser. The score line and dots also carry the classes
+``score-line`` and ``score-dots``, so the pages' stylesheet can give them the
+dark theme's colour, because a CSS rule overrides a presentation attribute.
+Output is deterministic for a given input.
 This module imports nothing from the project, so any layer may use it.
 """
 
@@ -209,14 +212,15 @@ def _score_lines(plot, points):
             for index, score in run
         )
         parts.append(
-            f'<polyline points="{coordinates}" fill="none" stroke="{LINE_COLOUR}" '
+            f'<polyline class="score-line" points="{coordinates}" fill="none" '
+            f'stroke="{LINE_COLOUR}" '
             'stroke-width="2" stroke-linejoin="round" stroke-linecap="round"/>'
         )
     return parts
 
 
 def _score_dots(plot, points):
-    parts = [f'<g class="points" fill="{LINE_COLOUR}">']
+    parts = [f'<g class="points score-dots" fill="{LINE_COLOUR}">']
     for index, point in enumerate(points):
         score = point.get("score")
         if score is None:

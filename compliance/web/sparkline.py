@@ -85,7 +85,8 @@ def _lines(points, width, height):
             for index, score in run
         )
         parts.append(
-            f'<polyline points="{coordinates}" fill="none" stroke="{LINE_COLOUR}" '
+            f'<polyline class="score-line" points="{coordinates}" fill="none" '
+            f'stroke="{LINE_COLOUR}" '
             'stroke-width="2" stroke-linejoin="round" stroke-linecap="round"/>'
         )
     return parts
@@ -103,7 +104,7 @@ def _last_dot(points, width, height):
     index, score = scored[-1]
     return (
         f'<circle cx="{_fmt(_x(index, len(points), width))}" cy="{_fmt(_y(score, height))}" '
-        f'r="{DOT_RADIUS}" fill="{LINE_COLOUR}"/>'
+        f'r="{DOT_RADIUS}" class="score-dot" fill="{LINE_COLOUR}"/>'
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from compliance.catalog.canonical import canonical_control_id
-from compliance.catalog.loader import CATALOG_FILE, read_catalog, sync_catalog
+from compliance.catalog.loader import CATALOG_FILE, read_catalog, read_catalog_rows, sync_catalog
 from compliance.catalog.models import Control, Regulation
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -42,11 +42,124 @@ def test_catalog_ids_are_unique():
     assert duplicates == []
 
 
-def test_catalog_has_one_header_and_four_columns():
+def test_catalog_has_one_header_and_six_columns():
     with open(CATALOG_FILE, newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["regulation", "control_id", "title", "group"]
-    assert all(len(row) == 4 for row in rows)
+    assert rows[0] == ["regulation", "control_id", "title", "group", "requirement", "guidance"]
+    assert all(len(row) == 6 for row in rows)
+
+
+def test_catalog_uses_crlf_line_endings():
+    data = CATALOG_FILE.read_bytes()
+    assert data.count(b"\r\n") == data.count(b"\n")
+
+
+def test_every_control_has_guidance():
+    missing = [(row.regulation, row.control_id) for row in read_catalog_rows() if not row.guidance]
+    assert missing == []
+
+
+def test_guidance_is_one_or_two_sentences():
+    for row in read_catalog_rows():
+        sentences = row.guidance.count(". ") + 1
+        assert row.guidance.endswith("."), row.control_id
+        assert sentences <= 2, row.control_id
+        assert len(row.guidance) <= 300, row.control_id
+
+
+# The Security Standards Matrix (Appendix A to Subpart C of Part 164) and
+# the paragraphs of 164.314 and 164.316 that name their specifications
+# "(Required)". A standard without separate specifications is required
+# itself; a standard with specifications has no mark of its own.
+HIPAA_REQUIREMENTS = {
+    "164.308(a)(1)(ii)(A)": "required",
+    "164.308(a)(1)(ii)(B)": "required",
+    "164.308(a)(1)(ii)(C)": "required",
+    "164.308(a)(1)(ii)(D)": "required",
+    "164.308(a)(2)": "required",
+    "164.308(a)(3)(ii)(A)": "addressable",
+    "164.308(a)(3)(ii)(B)": "addressable",
+    "164.308(a)(3)(ii)(C)": "addressable",
+    "164.308(a)(4)(ii)(A)": "required",
+    "164.308(a)(4)(ii)(B)": "addressable",
+    "164.308(a)(4)(ii)(C)": "addressable",
+    "164.308(a)(5)(ii)(A)": "addressable",
+    "164.308(a)(5)(ii)(B)": "addressable",
+    "164.308(a)(5)(ii)(C)": "addressable",
+    "164.308(a)(5)(ii)(D)": "addressable",
+    "164.308(a)(6)(ii)": "required",
+    "164.308(a)(7)(ii)(A)": "required",
+    "164.308(a)(7)(ii)(B)": "required",
+    "164.308(a)(7)(ii)(C)": "required",
+    "164.308(a)(7)(ii)(D)": "addressable",
+    "164.308(a)(7)(ii)(E)": "addressable",
+    "164.308(a)(8)": "required",
+    "164.308(b)(3)": "required",
+    "164.310(a)(2)(i)": "addressable",
+    "164.310(a)(2)(ii)": "addressable",
+    "164.310(a)(2)(iii)": "addressable",
+    "164.310(a)(2)(iv)": "addressable",
+    "164.310(b)": "required",
+    "164.310(c)": "required",
+    "164.310(d)(2)(i)": "required",
+    "164.310(d)(2)(ii)": "required",
+    "164.310(d)(2)(iii)": "addressable",
+    "164.310(d)(2)(iv)": "addressable",
+    "164.312(a)(2)(i)": "required",
+    "164.312(a)(2)(ii)": "required",
+    "164.312(a)(2)(iii)": "addressable",
+    "164.312(a)(2)(iv)": "addressable",
+    "164.312(b)": "required",
+    "164.312(c)(2)": "addressable",
+    "164.312(d)": "required",
+    "164.312(e)(2)(i)": "addressable",
+    "164.312(e)(2)(ii)": "addressable",
+    "164.314(a)(2)(i)": "required",
+    "164.314(a)(2)(ii)": "required",
+    "164.314(a)(2)(iii)": "required",
+    "164.314(b)(2)": "required",
+    "164.316(a)": "required",
+    "164.316(b)(2)(i)": "required",
+    "164.316(b)(2)(ii)": "required",
+    "164.316(b)(2)(iii)": "required",
+}
+
+
+def test_hipaa_requirement_marks_match_matrix():
+    marks = {
+        row.control_id: row.requirement
+        for row in read_catalog_rows()
+        if row.regulation == Regulation.HIPAA and row.requirement
+    }
+    assert marks == HIPAA_REQUIREMENTS
+
+
+def test_hipaa_specifications_all_marked():
+    for row in read_catalog_rows():
+        if row.regulation != Regulation.HIPAA:
+            continue
+        # A specification sits one level below its standard: "(ii)(A)" in
+        # 164.308, "(2)(i)" elsewhere, or a lone paragraph such as "(a)(6)(ii)".
+        is_specification = "(ii)" in row.control_id or "(2)(" in row.control_id
+        if is_specification:
+            assert row.requirement, row.control_id
+
+
+def test_only_hipaa_has_requirement_marks():
+    for row in read_catalog_rows():
+        if row.regulation != Regulation.HIPAA:
+            assert row.requirement == "", (row.regulation, row.control_id)
+
+
+def test_read_catalog_rows_rejects_unknown_requirement(tmp_path):
+    path = tmp_path / "controls.csv"
+    path.write_text(
+        "regulation,control_id,title,group,requirement,guidance\r\n"
+        "HIPAA,164.312(b),Audit controls,Technical,optional,Logs.\r\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match=r"Invalid requirement 'optional' of '164\.312\(b\)'"):
+        list(read_catalog_rows(path))
 
 
 def test_catalog_ids_are_canonical():
@@ -115,7 +228,7 @@ def test_prowler_requirement_ids_are_in_catalog():
         ("EU_AI_ACT", "Annex IV", "Annex IV"),
         ("EU_AI_ACT", "annex_iv", "Annex IV"),
         ("EU_AI_ACT", "Annex 4", "Annex IV"),
-        (Regulation.EU_AI_ACT, "Annex XIII", "Annex XIII"),
+        (Regulation.EU_AI_ACT, "Annex XII", "Annex XII"),
     ],
 )
 def test_canonical_control_id_spellings(regulation, raw, expected):
@@ -183,3 +296,67 @@ def test_sync_catalog_removes_stale_controls():
     assert Control.objects.count() == before - 1
     assert not Control.objects.filter(control_id="164.312(a)").exists()
     assert sync_catalog() == 0
+
+
+@pytest.mark.django_db
+def test_sync_catalog_loads_guidance_and_requirement():
+    control = Control.objects.get(regulation=Regulation.HIPAA, control_id="164.312(a)(2)(iv)")
+    assert control.requirement == "addressable"
+    assert control.guidance.startswith("Encryption of the ePHI")
+    standard = Control.objects.get(regulation=Regulation.HIPAA, control_id="164.312(a)(1)")
+    assert standard.requirement == ""
+
+
+@pytest.mark.django_db
+def test_sync_catalog_updates_changed_guidance():
+    Control.objects.filter(regulation=Regulation.GDPR, control_id="Art. 32").update(guidance="")
+
+    assert sync_catalog() == 1
+
+    control = Control.objects.get(regulation=Regulation.GDPR, control_id="Art. 32")
+    assert control.guidance != ""
+
+
+@pytest.mark.parametrize(
+    ("regulation", "control_id"),
+    [
+        ("GDPR", "Art. 1"),
+        ("GDPR", "Art. 4"),
+        ("GDPR", "Art. 51"),
+        ("GDPR", "Art. 68"),
+        ("GDPR", "Art. 83"),
+        ("GDPR", "Art. 99"),
+        ("EU_AI_ACT", "Art. 3"),
+        ("EU_AI_ACT", "Art. 30"),
+        ("EU_AI_ACT", "Art. 64"),
+        ("EU_AI_ACT", "Art. 99"),
+        ("EU_AI_ACT", "Art. 113"),
+        ("EU_AI_ACT", "Annex I"),
+        ("EU_AI_ACT", "Annex XIII"),
+    ],
+)
+def test_catalog_leaves_out_non_obligations(regulation, control_id):
+    ids = {row.control_id for row in read_catalog_rows() if row.regulation == regulation}
+    assert control_id not in ids
+
+
+@pytest.mark.parametrize(
+    ("regulation", "control_id"),
+    [
+        ("GDPR", "Art. 5"),
+        ("GDPR", "Art. 17"),
+        ("GDPR", "Art. 28"),
+        ("GDPR", "Art. 46"),
+        ("EU_AI_ACT", "Art. 4"),
+        ("EU_AI_ACT", "Art. 5"),
+        ("EU_AI_ACT", "Art. 26"),
+        ("EU_AI_ACT", "Art. 50"),
+        ("EU_AI_ACT", "Art. 53"),
+        ("EU_AI_ACT", "Art. 55"),
+        ("EU_AI_ACT", "Art. 73"),
+        ("EU_AI_ACT", "Annex IV"),
+    ],
+)
+def test_catalog_keeps_obligations(regulation, control_id):
+    ids = {row.control_id for row in read_catalog_rows() if row.regulation == regulation}
+    assert control_id in ids

@@ -21,6 +21,7 @@ from compliance.keys.authentication import ApiKeyAuthentication
 from compliance.keys.models import ApiKey
 from compliance.reports.models import Report, ReportStatus
 from compliance.tenancy.models import Membership, Tenant
+from compliance.tenancy.scope import UNLIMITED, membership_scope
 
 pytestmark = pytest.mark.django_db
 
@@ -62,11 +63,30 @@ def test_seed_creates_tenant_and_logins():
     assert tenant.name == "Demo Health AI"
     assert tenant.time_zone == "Europe/Berlin"
     roles = dict(Membership.objects.filter(tenant=tenant).values_list("user__username", "role"))
-    assert roles == {"officer": "officer", "auditor": "auditor", "admin": "admin"}
+    assert roles == {
+        "officer": "officer",
+        "auditor": "auditor",
+        "auditor-limited": "auditor",
+        "admin": "admin",
+    }
     for username in roles:
         assert get_user_model().objects.get(username=username).check_password(DEMO_PASSWORD)
     assert f"Demo logins (password {DEMO_PASSWORD}):" in output
     assert "  officer  Compliance officer" in output
+
+
+def test_seed_limits_second_auditor():
+    seed()
+    seed()
+
+    memberships = Membership.objects.filter(tenant__slug="demo")
+    plain = memberships.get(user__username="auditor")
+    limited = memberships.get(user__username="auditor-limited")
+    assert membership_scope(plain) == UNLIMITED
+    assert [entity.name for entity in limited.scope_entities.all()] == ["Claims triage agent"]
+    assert limited.scope_regulations == ["HIPAA", "SOC2"]
+    assert limited.scope_end == TODAY
+    assert limited.scope_start == TODAY - dt.timedelta(days=89)
 
 
 def test_seed_creates_all_entity_types():

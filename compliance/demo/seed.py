@@ -46,6 +46,7 @@ from compliance.keys.models import ApiKey
 from compliance.reports.models import Report
 from compliance.reports.services import request_report
 from compliance.tenancy.models import Membership, Role, Tenant
+from compliance.tenancy.scope import clear_scope
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,17 @@ TENANT_TIME_ZONE = "Europe/Berlin"
 DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - a published demo login, not a secret
 API_KEY_NAME = "Demo API key"
 API_KEY_ROLE = Role.ADMIN
-USERS = [("officer", Role.OFFICER), ("auditor", Role.AUDITOR), ("admin", Role.ADMIN)]
+USERS = [
+    ("officer", Role.OFFICER),
+    ("auditor", Role.AUDITOR),
+    ("auditor-limited", Role.AUDITOR),
+    ("admin", Role.ADMIN),
+]
+# The second auditor sees one entity, two regulations and the last 90 days,
+# so the demo shows what a limited auditor gets. The first one sees everything.
+LIMITED_AUDITOR = "auditor-limited"
+LIMITED_REGULATIONS = [Regulation.HIPAA, Regulation.SOC2]
+LIMITED_DAYS = 90
 
 HISTORY_WEEKS = 26
 SKIPPED_WEEK_RATE = 0.08
@@ -543,6 +554,19 @@ def _users(tenant):
     return users
 
 
+def _limit_auditors(tenant, users, entity, today):
+    """Leave the plain auditor unlimited and limit the second one to ``entity`` and 90 days."""
+    memberships = Membership.objects.filter(tenant=tenant)
+    clear_scope(memberships.get(user=users["auditor"]))
+
+    limited = memberships.get(user=users[LIMITED_AUDITOR])
+    limited.scope_regulations = [regulation.value for regulation in LIMITED_REGULATIONS]
+    limited.scope_start = today - dt.timedelta(days=LIMITED_DAYS - 1)
+    limited.scope_end = today
+    limited.save(update_fields=["scope_regulations", "scope_start", "scope_end"])
+    limited.scope_entities.set([entity])
+
+
 def _entities(tenant):
     """Return the demo entities by name, and how many were created and updated.
 
@@ -809,6 +833,7 @@ def seed_demo(today=None):
         users = _users(tenant)
         entities, entities_created, entities_updated = _entities(tenant)
         revoked, plaintext = _issue_api_key(tenant, users["admin"])
+        _limit_auditors(tenant, users, entities[IMPORT_ENTITY_NAME], today)
         result = SeedResult(
             tenant=tenant,
             api_key=plaintext,

@@ -54,6 +54,8 @@ PROBES = {
     "api:checks-xlsx": ("GET", "list", {"agent_id": "entity"}),
     "api:report-findings-csv": ("GET", "object", None),
     "api:report-findings-xlsx": ("GET", "object", None),
+    "api:check-oscal": ("GET", "object", None),
+    "api:report-oscal": ("GET", "object", None),
     "api:audit-events": ("GET", "list", None),
     "api:entities": ("GET", "list", None),
     "api:entity-detail": ("GET", "object", None),

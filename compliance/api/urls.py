@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
-from compliance.api import checks, entities, exports, ingestion, keys, views
+from compliance.api import checks, entities, exports, ingestion, keys, oscal, views
 from compliance.audit.api import AuditEventListView
 
 app_name = "api"
@@ -40,6 +40,11 @@ urlpatterns = [
         name="report-verification",
     ),
     path("compliance/checks/<str:check_id>", views.CheckDetailView.as_view(), name="check-detail"),
+    path(
+        "compliance/checks/<str:check_id>/oscal.json",
+        oscal.CheckOscalView.as_view(),
+        name="check-oscal",
+    ),
     path("compliance/checks.csv", exports.CheckListCsvView.as_view(), name="checks-csv"),
     path("compliance/checks.xlsx", exports.CheckListXlsxView.as_view(), name="checks-xlsx"),
     path(
@@ -51,6 +56,11 @@ urlpatterns = [
         "compliance/reports/<str:report_id>/findings.xlsx",
         exports.ReportFindingsXlsxView.as_view(),
         name="report-findings-xlsx",
+    ),
+    path(
+        "compliance/reports/<str:report_id>/oscal.json",
+        oscal.ReportOscalView.as_view(),
+        name="report-oscal",
     ),
     path("audit-events", AuditEventListView.as_view(), name="audit-events"),
     path("entities", entities.EntityListView.as_view(), name="entities"),

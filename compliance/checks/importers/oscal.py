@@ -17,6 +17,10 @@ own row when the crosswalk has one, else the rows of its base control
 AC-6. A finding whose target is not an SP 800-53 ID, or names a control
 that the crosswalk does not list, is counted as unmapped.
 
+A target that carries ``regulation`` and ``control-id`` properties in the
+``PROJECT_NAMESPACE`` namespace, as this project's own OSCAL export writes
+them, names its control directly and skips the crosswalk.
+
 Conversions:
 
 * Status: ``satisfied`` is pass and ``not-satisfied`` is fail. OSCAL
@@ -61,6 +65,9 @@ SOURCE_NAME = "oscal"
 FORMAT = "oscal-ar"
 MAPPINGS_DIR = Path(__file__).resolve().parent / "oscal_mappings"
 CROSSWALK_FILE = MAPPINGS_DIR / "sp800_53_crosswalk.csv"
+# The namespace of the target properties that name a control of this
+# project; a URN, so that it names no host.
+PROJECT_NAMESPACE = "urn:ai-compliance:oscal"
 
 BYTE_ORDER_MARK = "\ufeff"
 ROOT_PATTERN = re.compile(rb'"assessment-results"\s*:\s*\{')
@@ -318,6 +325,8 @@ class OscalFinding:
     period: ResultPeriod
     observations: list
     risks: list
+    # (regulation, control ID) from the project's target properties, if any.
+    project_control: tuple | None = None
 
 
 def _related(finding, key, member, known, label):
@@ -362,7 +371,24 @@ def _read_finding(finding, label, period, observations, risks):
             finding, "related-observations", "observation-uuid", observations, label
         ),
         risks=_related(finding, "related-risks", "risk-uuid", risks, label),
+        project_control=_project_control(target, label),
     )
+
+
+def _project_control(target, label):
+    """Return ``(regulation, control ID)`` from the target's project properties, or ``None``."""
+    values = {}
+    for prop in target.get("props") or []:
+        if isinstance(prop, dict) and _text(prop.get("ns")) == PROJECT_NAMESPACE:
+            values[_text(prop.get("name"))] = _text(prop.get("value"))
+    if not values.get("regulation") or not values.get("control-id"):
+        return None
+    try:
+        regulation = Regulation.parse(values["regulation"])
+        return regulation, canonical_control_id(regulation, values["control-id"])
+    except ValueError as error:
+        logger.info("%s: target properties name no catalog control: %s", label, error)
+        return None
 
 
 def _read_results(document, reader):
@@ -434,7 +460,13 @@ def _evidence(finding, control, crosswalk_key, severity_source):
 
 
 def _mapped_controls(finding, crosswalk):
-    """Return ``(control, crosswalk key, {regulation: control IDs})`` or ``None`` if unmapped."""
+    """Return ``(control, crosswalk key, {regulation: control IDs})`` or ``None`` if unmapped.
+
+    A target that names a project control returns ``(None, None, {regulation: [ID]})``.
+    """
+    if finding.project_control is not None:
+        regulation, control_id = finding.project_control
+        return None, None, {regulation: [control_id]}
     parsed = sp800_53_control(finding.target_id)
     if parsed is None:
         logger.info("%s: target %r is not an SP 800-53 ID", finding.label, finding.target_id)

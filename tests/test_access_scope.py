@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlsafe_base64_encode
 
+from compliance.audit.models import AuditAction, AuditEvent
 from compliance.catalog.models import Severity
 from compliance.checks.models import Check, FindingStatus
 from compliance.inventory.models import Entity, EntityType
@@ -334,3 +335,23 @@ def test_api_key_is_not_limited(world, client):
 
     ids = {item["id"] for item in response.json()["items"]}
     assert str(world["hidden_entity"].pk) in ids
+
+
+@pytest.mark.django_db
+def test_report_json_read_is_audited(world, auditor_clients):
+    client, api_headers = auditor_clients
+    report = world["visible_report"]
+
+    response = client.get(
+        reverse("api:report-detail", kwargs={"report_id": report.public_id}), headers=api_headers
+    )
+
+    assert_status(response, 200)
+    [event] = AuditEvent.objects.filter(action=AuditAction.EXPORT_DOWNLOADED)
+    assert event.actor_user == world["auditor"]
+    assert event.target_id == str(report.pk)
+    assert event.details == {
+        "report_id": report.public_id,
+        "format": "json",
+        "digest": report.digest,
+    }

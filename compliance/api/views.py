@@ -149,7 +149,18 @@ class ReportDetailView(APIView):
 
     @extend_schema(operation_id="get_compliance_report", responses={200: schema.ReportSerializer})
     def get(self, request, report_id):
-        return Response(report_body(tenant_report(request, report_id)))
+        report = tenant_report(request, report_id)
+        body = report_body(report)
+        # A ready report's body is the whole report, so reading it is a download
+        # like the PDF. Polls of a generating report are not recorded.
+        if report.status == ReportStatus.READY:
+            record_request_event(
+                request,
+                AuditAction.EXPORT_DOWNLOADED,
+                target=report,
+                details={"report_id": report.public_id, "format": "json", "digest": report.digest},
+            )
+        return Response(body)
 
 
 class ReportPdfView(APIView):

@@ -108,6 +108,28 @@ class ReportFindingSerializer(serializers.Serializer):
     first_seen = serializers.DateTimeField()
     last_seen = serializers.DateTimeField()
     observations = serializers.IntegerField(min_value=1)
+    # Reports generated before time to remediate existed lack the four fields below.
+    remediation_state = serializers.ChoiceField(
+        choices=["remediated", "still_failing", "not_remediated", "no_failure"],
+        required=False,
+        help_text="not_remediated: failed, then only not assessed or not applicable.",
+    )
+    failing_since = serializers.DateTimeField(
+        allow_null=True,
+        required=False,
+        help_text="First failing finding of the control's last failing run in the period.",
+    )
+    remediated_at = serializers.DateTimeField(
+        allow_null=True,
+        required=False,
+        help_text="First passing finding after the last failing one, or null.",
+    )
+    time_to_remediate_seconds = serializers.IntegerField(
+        allow_null=True,
+        required=False,
+        min_value=0,
+        help_text="From failing_since to remediated_at in whole seconds, or null.",
+    )
 
 
 class ReportSerializer(serializers.Serializer):
@@ -122,7 +144,8 @@ class ReportSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Checks by status, controls assessed/passing/failing/not assessed, "
         "compliance_score (null when nothing was assessed), open findings by severity, "
-        "trend and previous_period. Null until the report is ready.",
+        "trend, previous_period and remediation (controls remediated and still failing, "
+        "median time to remediate in seconds). Null until the report is ready.",
     )
     findings = ReportFindingSerializer(many=True, allow_null=True)
     generated_at = serializers.DateTimeField(allow_null=True)

@@ -28,8 +28,12 @@ FINDING_COLUMNS = [
     ("Last seen", "last_seen"),
     ("Observations", "observations"),
     ("Check ID", "check_id"),
+    ("Remediation state", "remediation_state"),
+    ("Failing since", "failing_since"),
+    ("Remediated at", "remediated_at"),
+    ("Time to remediate (s)", "time_to_remediate_seconds"),
 ]
-FINDING_WIDTHS = [14, 40, 14, 10, 50, 60, 60, 22, 22, 12, 38]
+FINDING_WIDTHS = [14, 40, 14, 10, 50, 60, 60, 22, 22, 12, 38, 16, 22, 22, 20]
 SUMMARY_HEADER = ["Field", "Value"]
 SUMMARY_WIDTHS = [34, 74]
 CONTROL_COUNTS = [
@@ -64,7 +68,12 @@ def summary_rows(report):
     (nothing assessed, or no previous period) is ``None`` and exports as an
     empty cell.
     """
-    return [*_fact_rows(report), *_score_rows(report.summary), *_count_rows(report.summary)]
+    return [
+        *_fact_rows(report),
+        *_score_rows(report.summary),
+        *_count_rows(report.summary),
+        *_remediation_rows(report.summary),
+    ]
 
 
 def _fact_rows(report):
@@ -109,6 +118,18 @@ def _count_rows(summary):
         for severity in SEVERITIES_HIGHEST_FIRST
     ]
     return rows
+
+
+def _remediation_rows(summary):
+    """Return the remediation rows, or none for reports generated before they existed."""
+    remediation = summary.get("remediation")
+    if remediation is None:
+        return []
+    return [
+        ("Controls remediated", remediation["remediated_controls"]),
+        ("Controls still failing", remediation["still_failing_controls"]),
+        ("Median time to remediate (s)", remediation["median_time_to_remediate_seconds"]),
+    ]
 
 
 def export_filename(report, file_format):

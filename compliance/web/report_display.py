@@ -11,6 +11,7 @@ import datetime as dt
 from compliance.catalog.models import Control, Severity
 from compliance.checks.models import CheckStatus
 from compliance.reports.charts import trend_chart_svg
+from compliance.reports.presentation import remediation_summary_text, remediation_text
 
 SEVERITIES_HIGHEST_FIRST = [Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW]
 CONTROL_COUNTS = [
@@ -49,13 +50,14 @@ def severity_rows(summary):
     ]
 
 
-def finding_rows(findings):
-    """Return the report's per-control findings with ``first_seen`` and ``last_seen`` parsed."""
+def finding_rows(findings, zone):
+    """Return the report's per-control findings with timestamps parsed and remediation worded."""
     return [
         {
             **finding,
             "first_seen": parse_timestamp(finding["first_seen"]),
             "last_seen": parse_timestamp(finding["last_seen"]),
+            "remediation_text": remediation_text(finding, zone),
         }
         for finding in findings
     ]
@@ -85,6 +87,7 @@ def ready_report_context(report):
         "open_findings_total": sum(count for _, _, count in severity_rows(summary)),
         "trend_chart": trend_chart_svg(summary["trend"]),
         "trend_granularity": summary["trend"]["granularity"],
-        "finding_rows": finding_rows(report.findings or []),
+        "finding_rows": finding_rows(report.findings or [], report.tenant.zone),
+        "remediation_summary": remediation_summary_text(summary),
         "controls_without_evidence": controls_without_evidence(report),
     }

@@ -41,6 +41,7 @@ class AuditAction(models.TextChoices):
     PDF_DOWNLOADED = "pdf_downloaded", "PDF downloaded"
     EXPORT_DOWNLOADED = "export_downloaded", "Export downloaded"
     PDF_VERIFIED = "pdf_verified", "PDF verified"
+    PDF_RENDERED = "pdf_rendered", "PDF rendered"
     MEMBER_ADDED = "member_added", "Member added"
     MEMBER_ROLE_CHANGED = "member_role_changed", "Member role changed"
     MEMBER_REMOVED = "member_removed", "Member removed"

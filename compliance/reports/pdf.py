@@ -23,6 +23,7 @@ from urllib.request import url2pathname
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.files.base import ContentFile
+from django.db import transaction
 from django.db.models import Count
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -30,14 +31,20 @@ from weasyprint import HTML, Attachment
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse, path2url
 
+from compliance.audit.models import AuditAction
+from compliance.audit.services import origin_request_id, record_event
 from compliance.catalog.models import Control, Regulation, Severity
 from compliance.checks.models import Check, CheckSource, CheckStatus, FindingStatus
 from compliance.inventory.models import EntityType
 from compliance.reports.aggregation import STATUS_PRECEDENCE, isoformat_z, period_bounds
 from compliance.reports.charts import trend_chart_svg
 from compliance.reports.models import Report, ReportStatus
-from compliance.reports.presentation import status_colour
-from compliance.reports.services import report_body
+from compliance.reports.presentation import (
+    remediation_summary_text,
+    remediation_text,
+    status_colour,
+)
+from compliance.reports.services import report_audit_details, report_body
 
 logger = logging.getLogger(__name__)
 
@@ -214,10 +221,14 @@ def ensure_pdf(report):
     digest = hashlib.sha256(pdf).hexdigest()
     stored_name = _save_file(report, pdf)
 
-    # Conditional update, so no transaction stays open while rendering.
-    recorded = Report.objects.filter(pk=report.pk, pdf_sha256="").update(
-        pdf=stored_name, pdf_sha256=digest
-    )
+    # Conditional update, so no transaction stays open while rendering. The
+    # audit event commits with it, so every stored PDF has its event.
+    with transaction.atomic():
+        recorded = Report.objects.filter(pk=report.pk, pdf_sha256="").update(
+            pdf=stored_name, pdf_sha256=digest
+        )
+        if recorded:
+            record_rendered(report, digest, len(pdf))
     if not recorded:
         report.pdf.storage.delete(stored_name)
         report.refresh_from_db(fields=["pdf", "pdf_sha256"])
@@ -231,6 +242,25 @@ def ensure_pdf(report):
     report.pdf_sha256 = digest
     logger.info("stored PDF of report %s as %s, sha256 %s", report.public_id, stored_name, digest)
     return report
+
+
+def record_rendered(report, pdf_sha256, size):
+    """Record the stored PDF's SHA-256 next to the report's JSON digest in the audit trail.
+
+    The event ties the file auditors download to the report it renders, so an
+    auditor can look up a PDF's hash in the trail. The event has no actor,
+    because a download or the worker triggers the render. It carries the
+    request id of the download, or else of the report request.
+    """
+    details = report_audit_details(report, digest=report.digest, pdf_sha256=pdf_sha256)
+    details["pdf_bytes"] = size
+    record_event(
+        AuditAction.PDF_RENDERED,
+        tenant=report.tenant,
+        target=report,
+        details=details,
+        request_id=origin_request_id(AuditAction.REPORT_REQUESTED, report),
+    )
 
 
 def _save_file(report, pdf):
@@ -289,6 +319,7 @@ def pdf_context(report):
             id_prefix="pdf-trend",
         ),
         "finding_rows": [_finding_row(entry, zone) for entry in report.findings or []],
+        "remediation_summary": remediation_summary_text(summary),
         "missing_controls": _missing_controls(report, summary),
         "methodology": methodology_context(report, summary, checks),
     }
@@ -508,6 +539,7 @@ def _finding_row(entry, zone):
         "title": entry.get("title", ""),
         "first_seen": _local_timestamp(_parse_timestamp(entry.get("first_seen")), zone),
         "last_seen": _local_timestamp(_parse_timestamp(entry.get("last_seen")), zone),
+        "remediation": remediation_text(entry, zone),
     }
 
 

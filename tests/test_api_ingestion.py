@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from compliance.audit.models import AuditAction, AuditEvent
 from compliance.checks.models import Check, Finding
 from compliance.tenancy.models import Role
 from tests.conftest import Api, assert_status
@@ -13,6 +14,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SAMPLES = Path(__file__).resolve().parent.parent / "compliance" / "demo" / "data"
 AZURE_CSV = SAMPLES / "prowler" / "example_output_azure.csv"
 OSCAL_RESULTS = SAMPLES / "oscal" / "ifa_assessment-results-example.json"
+OCSF_DIR = Path(__file__).resolve().parent / "data" / "ocsf"
+OCSF_FINDINGS = OCSF_DIR / "compliance_findings.jsonl"
+OCSF_BAD_RECORD = OCSF_DIR / "compliance_findings_bad_record.json"
 
 
 def document(entity, **overrides):
@@ -178,3 +182,72 @@ class TestFileUpload:
         )
 
         assert_status(response, 415)
+
+
+def upload_file(api, entity, path, **fields):
+    return api.post(
+        "/v1/compliance/results",
+        data={"entity_id": str(entity.pk), **fields},
+        files={"file": (path.name, path.read_bytes(), "application/json")},
+    )
+
+
+class TestSkipInvalid:
+    def test_ocsf_compliance_upload(self, api, entity):
+        response = upload_file(api, entity, OCSF_FINDINGS)
+
+        assert_status(response, 201)
+        body = response.json()
+        assert body["format"] == "ocsf-compliance"
+        assert body["record_count"] == 7
+        assert body["skipped_count"] == 1
+        [skipped] = body["skipped_records"]
+        assert skipped["position"] == 6
+        assert skipped["record"] == "OCSF record 6 (line 6)"
+        assert skipped["kind"] == "unsupported"
+        frameworks = {check["framework"] for check in body["checks"]}
+        assert frameworks == {"soc2", "iso27001", "hipaa", "gdpr", "eu_ai_act"}
+
+    def test_bad_record_without_option_stores_nothing(self, api, entity):
+        response = upload_file(api, entity, OCSF_BAD_RECORD)
+
+        assert_status(response, 400)
+        message = response.json()["details"]["file"][0]
+        assert message.startswith("OCSF record 3 (array index 2): invalid severity_id 7.")
+        assert Check.objects.count() == 0
+
+    def test_bad_record_with_option_is_skipped(self, api, entity):
+        response = upload_file(api, entity, OCSF_BAD_RECORD, skip_invalid="true")
+
+        assert_status(response, 201)
+        body = response.json()
+        assert body["skipped_count"] == 1
+        assert body["skipped_records"] == [
+            {
+                "position": 3,
+                "record": "OCSF record 3 (array index 2)",
+                "reason": "invalid severity_id 7. Expected one of 0, 1, 2, 3, 4, 5, 6 or 99 "
+                "with a severity label.",
+                "kind": "invalid",
+            }
+        ]
+        assert Finding.objects.count() == 4
+        events = AuditEvent.objects.filter(action=AuditAction.CREATE)
+        assert events.count() == len(body["checks"])
+        assert {event.details["skipped_count"] for event in events} == {1}
+
+    def test_same_file_with_option_twice_is_noop(self, api, entity):
+        first = upload_file(api, entity, OCSF_BAD_RECORD, skip_invalid="true")
+        second = upload_file(api, entity, OCSF_BAD_RECORD, skip_invalid="true")
+
+        assert_status(first, 201)
+        assert_status(second, 200)
+        assert second.json()["already_imported"] is True
+        assert second.json()["skipped_count"] == 1
+        assert Finding.objects.count() == 4
+
+    def test_invalid_option_value_is_400(self, api, entity):
+        response = upload_file(api, entity, OCSF_BAD_RECORD, skip_invalid="perhaps")
+
+        assert_status(response, 400)
+        assert "skip_invalid" in response.json()["details"]

@@ -30,11 +30,14 @@ from compliance.api.serializers import (
     StrictUUIDField,
     check_items,
 )
-from compliance.audit.models import AuditAction
-from compliance.audit.services import record_request_event
 from compliance.catalog.canonical import canonical_control_id
 from compliance.catalog.models import Regulation, Severity
-from compliance.checks.importers import IMPORTERS, ImportFileError, import_results
+from compliance.checks.importers import (
+    IMPORTERS,
+    ImportFileError,
+    import_results,
+    record_import_events,
+)
 from compliance.checks.importers.base import ImportedFinding, ParsedImport, save_import
 from compliance.checks.models import FindingStatus
 from compliance.inventory.models import Entity
@@ -162,28 +165,6 @@ def _parsed_document(data):
     )
 
 
-def _record(request, entity, result):
-    """Write one audit event per stored check; a repeated payload stores and records nothing.
-
-    ``skipped_count`` in the details counts the records of the file that were left out.
-    """
-    if result.already_imported:
-        return
-    for check in result.checks:
-        record_request_event(
-            request,
-            AuditAction.CREATE,
-            target=check,
-            details={
-                "entity_id": str(entity.pk),
-                "regulation": check.regulation,
-                "format": result.format,
-                "source_digest": result.source_digest,
-                "skipped_count": result.skipped_count,
-            },
-        )
-
-
 def _outcome(result):
     created = status.HTTP_200_OK if result.already_imported else status.HTTP_201_CREATED
     body = {
@@ -247,7 +228,7 @@ class ResultsIngestionView(APIView):
         stamped = {**request.data, "observed_at": isoformat_z(data["observed_at"])}
         digest = hashlib.sha256(canonical_json(stamped)).hexdigest()
         result = save_import(request.tenant, entity, _parsed_document(data), digest)
-        _record(request, entity, result)
+        record_import_events(request, entity, result)
         return _outcome(result)
 
     def ingest_file(self, request):
@@ -271,7 +252,7 @@ class ResultsIngestionView(APIView):
             )
         except ImportFileError as exc:
             raise serializers.ValidationError({"file": [str(exc)]}) from None
-        _record(request, entity, result)
+        record_import_events(request, entity, result)
         return _outcome(result)
 
     def _entity(self, request, entity_id):

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from compliance.catalog.models import Severity
 from compliance.checks.models import FindingStatus
+from compliance.inventory.models import Entity, EntityType
 from compliance.reports.models import Report, ReportStatus
 from compliance.tenancy.models import Role
 from tests.browser.chromium import CHROMIUM, launch
@@ -217,3 +218,37 @@ def test_auditor_sees_no_officer_or_admin_pages(page, live_server, members):
     response = page.goto(f"{live_server.url}/reports/new/")
     assert response.status == 403
     expect(page.get_by_role("heading", name="You cannot open this page")).to_be_visible()
+
+
+def test_admin_limits_auditor_who_sees_only_that(page, live_server, members, history):
+    hidden = Entity.objects.create(
+        tenant=history.tenant, entity_type=EntityType.MODEL, name="Hidden fraud model"
+    )
+    make_check(
+        hidden,
+        "SOC2",
+        timezone.now() - dt.timedelta(days=1),
+        [("CC6.1", FindingStatus.FAIL, Severity.CRITICAL)],
+    )
+    log_in(page, live_server.url, "admin-user")
+
+    page.get_by_role("link", name="Members").click()
+    page.get_by_role("link", name="Change scope of auditor-user").click()
+    page.get_by_label("Claims triage agent").check()
+    page.get_by_label("SOC 2").check()
+    page.get_by_role("button", name="Save scope").click()
+    saved = page.get_by_text("auditor-user now sees only entities Claims triage agent")
+    expect(saved).to_be_visible()
+    page.get_by_role("button", name="Log out").click()
+
+    log_in(page, live_server.url, "auditor-user")
+    banner = page.locator(".scope-banner")
+    expect(banner).to_contain_text("entities Claims triage agent; regulations SOC2")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Entities").click()
+    expect(page.get_by_role("link", name="Claims triage agent")).to_be_visible()
+    expect(page.get_by_text("Hidden fraud model")).to_have_count(0)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Checks").click()
+    expect(page.locator("tbody")).not_to_contain_text("GDPR")
+    response = page.goto(f"{live_server.url}/entities/{hidden.pk}/")
+    assert response.status == 404

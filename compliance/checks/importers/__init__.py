@@ -4,6 +4,8 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
+from compliance.audit.models import AuditAction
+from compliance.audit.services import record_request_event
 from compliance.checks.importers.base import (
     ImportFileError,
     ImportResult,
@@ -23,6 +25,7 @@ __all__ = [
     "SkippedRecord",
     "detect_format",
     "import_results",
+    "record_import_events",
 ]
 
 IMPORTERS = {
@@ -89,3 +92,25 @@ def import_results(tenant, entity, path_or_bytes, format=None, skip_invalid=Fals
     parsed = dataclasses.replace(parsed, skipped=list(records.skipped))
     digest = hashlib.sha256(data).hexdigest()
     return save_import(tenant, entity, parsed, digest)
+
+
+def record_import_events(request, entity, result):
+    """Write one audit event per stored check; a repeated import stores and records nothing.
+
+    ``skipped_count`` in the details counts the records of the file that were left out.
+    """
+    if result.already_imported:
+        return
+    for check in result.checks:
+        record_request_event(
+            request,
+            AuditAction.CREATE,
+            target=check,
+            details={
+                "entity_id": str(entity.pk),
+                "regulation": check.regulation,
+                "format": result.format,
+                "source_digest": result.source_digest,
+                "skipped_count": result.skipped_count,
+            },
+        )

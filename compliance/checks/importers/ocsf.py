@@ -37,8 +37,10 @@ through ``canonical_control_id``. Tools write requirements as bare IDs
 (``CC6.1``) or as prose around an ID (``HIPAA Security Rule
 164.312(a)(2)(iv) - Implement encryption``), so the importer tries the
 whole string, then the part before `` - ``, then single words and pairs of
-adjacent words that contain a digit and are not only digits. A finding of a
-known standard where no requirement names a catalog control is invalid.
+adjacent words that contain a digit and are not only digits. GDPR and EU AI
+Act paragraphs are dropped (``Art. 5(1)(f)`` is ``Art. 5``), because the
+catalog lists articles. A finding of a known standard where no requirement
+names a catalog control is invalid.
 
 Status (``compliance.status_id``, or the ``compliance.status`` label when
 the ID is missing or 99, Other):
@@ -106,6 +108,11 @@ STANDARD_PATTERNS = (
     (re.compile(r"^(?:EU)?GDPR|^REGULATIONEU2016679"), Regulation.GDPR),
     (re.compile(r"^(?:EU)?AIACT|^REGULATIONEU20241689"), Regulation.EU_AI_ACT),
 )
+
+# The catalog lists GDPR and EU AI Act articles, not their paragraphs, so
+# "Art. 5(1)(f)" is read as "Art. 5".
+ARTICLE_REGULATIONS = {Regulation.GDPR, Regulation.EU_AI_ACT}
+PARAGRAPH_SUFFIX = re.compile(r"(?:\([0-9a-z]+\))+$", re.IGNORECASE)
 
 STATUS_IDS = {
     0: FindingStatus.NOT_ASSESSED,
@@ -254,6 +261,8 @@ def _control_candidates(text):
 def resolve_control(regulation, text):
     """Return the canonical control ID that ``text`` names under ``regulation``, or ``None``."""
     for candidate in _control_candidates(text):
+        if regulation in ARTICLE_REGULATIONS:
+            candidate = PARAGRAPH_SUFFIX.sub("", candidate)
         try:
             return canonical_control_id(regulation, candidate)
         except ValueError:

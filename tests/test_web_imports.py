@@ -139,7 +139,7 @@ def test_file_over_limit_is_rejected(client, login_as, entity):
     response = post(client, entity, GOOD_FILE)
 
     assert response.status_code == 413
-    assert "the limit is 100 bytes" in response.content.decode()
+    assert "over the limit of 100 bytes" in response.content.decode()
     assert not Check.objects.exists()
 
 

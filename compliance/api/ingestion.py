@@ -46,8 +46,8 @@ from compliance.reports.aggregation import isoformat_z
 from compliance.tenancy.models import Role
 
 NATIVE_FORMAT = "json"
-# The response lists the first skipped records only, so that a file with many bad
-# records still gets a response of bounded size; skipped_count is always the total.
+# The response lists only the first skipped records, so that a file with many bad
+# records still gets a response of bounded size. skipped_count is always the total.
 MAX_SKIPPED_LISTED = 1000
 # How far ahead of the server clock an observation time may be, for clock skew.
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)

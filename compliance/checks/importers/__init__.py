@@ -72,7 +72,7 @@ def import_results(tenant, entity, path_or_bytes, format=None, skip_invalid=Fals
     the same entity stores nothing and returns ``already_imported=True``.
     Raises ``ImportFileError`` for a file or record that cannot be read, and
     then nothing is stored. With ``skip_invalid`` a malformed record is left
-    out instead and listed in the result's ``skipped``; the file is still
+    out instead and listed in the result's ``skipped``. The file is still
     rejected when its structure is broken or no record is valid.
     """
     if entity.tenant_id != tenant.pk:
@@ -95,7 +95,7 @@ def import_results(tenant, entity, path_or_bytes, format=None, skip_invalid=Fals
 
 
 def record_import_events(request, entity, result):
-    """Write one audit event per stored check; a repeated import stores and records nothing.
+    """Write one audit event per stored check. A repeated import stores and records nothing.
 
     ``skipped_count`` in the details counts the records of the file that were left out.
     """

@@ -45,7 +45,7 @@ class ImportFileError(ValueError):
 
 
 class SkipKind(StrEnum):
-    """Why a record was left out of an import."""
+    """The reason class of a skipped record: malformed, or of no regulation the product carries."""
 
     INVALID = "invalid"
     UNSUPPORTED = "unsupported"

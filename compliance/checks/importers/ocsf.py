@@ -35,9 +35,10 @@ Controls: every string of ``compliance.requirements`` and the
 ``compliance.control`` string is read under each regulation of the finding
 through ``canonical_control_id``. Tools write requirements as bare IDs
 (``CC6.1``) or as prose around an ID (``HIPAA Security Rule
-164.312(a)(2)(iv) - Implement encryption``), so the importer tries the
-whole string, then the part before `` - ``, then single words and pairs of
-adjacent words that contain a digit and are not only digits. GDPR and EU AI
+164.312(a)(2)(iv) - Implement encryption``). The importer therefore tries
+the whole string, then the part before `` - ``, then pairs of adjacent
+words and single words. A word or pair is tried only when it contains a
+digit and is not only digits, so "Ensure 2 accounts" names no article. GDPR and EU AI
 Act paragraphs are dropped (``Art. 5(1)(f)`` is ``Art. 5``), because the
 catalog lists articles. A finding of a known standard where no requirement
 names a catalog control is invalid.

@@ -22,7 +22,7 @@ from compliance.web.forms import EntityChoiceField, NoColonLabelsMixin
 logger = logging.getLogger(__name__)
 
 AUTO_DETECT = ""
-# The page lists the first skipped records only; the summary always gives the total.
+# The page lists only the first skipped records, and the summary always gives the total.
 MAX_SKIPPED_SHOWN = 200
 
 
@@ -56,8 +56,8 @@ class ImportForm(NoColonLabelsMixin, forms.Form):
         upload = self.cleaned_data["file"]
         if upload.size > settings.API_MAX_UPLOAD_BYTES:
             raise forms.ValidationError(
-                f"The file is {upload.size} bytes; the limit is "
-                f"{settings.API_MAX_UPLOAD_BYTES} bytes.",
+                f"The file is {upload.size} bytes, over the limit of "
+                f"{settings.API_MAX_UPLOAD_BYTES} bytes. Split it or remove records.",
                 code="too_large",
             )
         return upload

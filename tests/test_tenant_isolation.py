@@ -71,6 +71,8 @@ PROBES = {
     "web:entity-run-check": ("POST", "object", {"regulation": "SOC2"}),
     "web:check-list": ("GET", "list", {"agent_id": "entity"}),
     "web:check-detail": ("GET", "object", None),
+    "web:check-oscal": ("GET", "object", None),
+    "web:report-oscal": ("GET", "object", None),
     "web:import-new": ("POST", "create", {"entity": "entity"}),
     "web:report-list": ("GET", "list", {"entity": "entity"}),
     "web:report-new": ("POST", "create", {"entity": "entity", "regulation": "SOC2"}),

@@ -15,7 +15,7 @@ JSON model:
 
 OSCAL defines only two finding states, so ``pass`` is ``satisfied`` and
 ``fail`` is ``not-satisfied``. A control that is not assessed or not
-applicable has an observation that says so and no finding.
+applicable has an observation with its status and no finding.
 
 OSCAL IDs are tokens (a letter or underscore, then letters, digits, ``.``,
 ``-`` or ``_``), which control IDs such as ``Art. 32`` or

@@ -12,6 +12,7 @@ from compliance.web.views import (
     imports,
     member_scope,
     members,
+    oscal,
     overview,
     reports,
     verify,
@@ -35,6 +36,7 @@ urlpatterns = [
     path("checks/", checks.CheckListView.as_view(), name="check-list"),
     path("checks/import/", imports.ImportView.as_view(), name="import-new"),
     path("checks/<uuid:check_id>/", checks.CheckDetailView.as_view(), name="check-detail"),
+    path("checks/<uuid:check_id>/oscal.json", oscal.CheckOscalView.as_view(), name="check-oscal"),
     path("reports/", reports.ReportListView.as_view(), name="report-list"),
     path("reports/new/", reports.ReportCreateView.as_view(), name="report-new"),
     path("reports/verify/", verify.ReportVerifyView.as_view(), name="report-verify"),
@@ -49,6 +51,11 @@ urlpatterns = [
         "reports/<uuid:report_id>/export.xlsx",
         exports.ReportExportView.as_view(file_format="xlsx"),
         name="report-export-xlsx",
+    ),
+    path(
+        "reports/<uuid:report_id>/oscal.json",
+        oscal.ReportOscalView.as_view(),
+        name="report-oscal",
     ),
     path("controls/", controls.ControlListView.as_view(), name="control-list"),
     path(

@@ -17,7 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils.http import urlsafe_base64_encode
 
 from compliance.audit.services import record_event
-from compliance.catalog.models import Severity
+from compliance.catalog.models import Control, Severity, TenantRule
 from compliance.checks.models import Check, FindingStatus
 from compliance.keys.models import ApiKey
 from compliance.reports.models import Report
@@ -61,6 +61,10 @@ PROBES = {
     "api:entity-detail": ("GET", "object", None),
     "api:api-keys": ("GET", "list", None),
     "api:api-key-detail": ("GET", "object", None),
+    "api:controls": ("GET", "list", {"shipped": "false"}),
+    "api:control-detail": ("GET", "object", None),
+    "api:rules": ("GET", "list", None),
+    "api:rule-detail": ("GET", "object", None),
     "web:home": ("GET", "list", None),
     "web:login": ("GET", "public", None),
     "web:logout": ("GET", "public", None),
@@ -98,6 +102,8 @@ PROBES = {
 WRITES = {
     "api:entity-detail": [("PATCH", {"name": "taken"}), ("DELETE", None)],
     "api:api-key-detail": [("DELETE", None)],
+    "api:control-detail": [("PATCH", {"title": "taken"}), ("DELETE", None)],
+    "api:rule-detail": [("PATCH", {"enabled": False}), ("DELETE", None)],
 }
 
 
@@ -136,6 +142,21 @@ def foreign(other_tenant, other_entity):
     record_event("create", tenant=other_tenant, actor_name="globex-actor", target=other_entity)
     member = get_user_model().objects.create_user("globex-member", email="member@globex.example")
     membership = Membership.objects.create(user=member, tenant=other_tenant, role=Role.ADMIN)
+    control = Control.objects.create(
+        tenant=other_tenant,
+        regulation="SOC2",
+        control_id="CC9.4",
+        title="Globex private control",
+        catalog_version="tenant",
+    )
+    rule = TenantRule.objects.create(
+        tenant=other_tenant,
+        regulation="SOC2",
+        control=control,
+        title="Globex private rule",
+        expression="logging.retention_days >= 4321",
+        facts=["logging.retention_days"],
+    )
     return {
         "tenant": other_tenant,
         "entity": other_entity,
@@ -143,6 +164,8 @@ def foreign(other_tenant, other_entity):
         "report": report,
         "api_key": api_key,
         "membership": membership,
+        "control": control,
+        "rule": rule,
         "markers": [
             str(other_tenant.pk),
             str(other_entity.pk),
@@ -155,6 +178,9 @@ def foreign(other_tenant, other_entity):
             "globex-actor",
             "globex-member",
             "member@globex.example",
+            control.title,
+            rule.title,
+            "4321",
         ],
     }
 
@@ -180,6 +206,8 @@ def path_kwargs(name, keywords, foreign):
         "uidb64": urlsafe_base64_encode(str(foreign["membership"].user_id).encode()),
         "token": "not-a-valid-token",
         "regulation": "SOC2",
+        "control_pk": foreign["control"].pk,
+        "rule_id": foreign["rule"].pk,
     }
     missing = set(keywords) - set(values)
     assert not missing, f"{name} has path parameters without a foreign value: {missing}"
@@ -273,3 +301,7 @@ def test_writes_to_other_tenant_are_404(name, member_client, foreign):
     foreign["api_key"].refresh_from_db()
     assert foreign["entity"].name == "Globex model"
     assert foreign["api_key"].revoked_at is None
+    foreign["control"].refresh_from_db()
+    foreign["rule"].refresh_from_db()
+    assert foreign["control"].title == "Globex private control"
+    assert foreign["rule"].enabled is True

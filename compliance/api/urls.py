@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
-from compliance.api import checks, entities, exports, ingestion, keys, oscal, views
+from compliance.api import catalog, checks, entities, exports, ingestion, keys, oscal, views
 from compliance.audit.api import AuditEventListView
 
 app_name = "api"
@@ -62,6 +62,14 @@ urlpatterns = [
         oscal.ReportOscalView.as_view(),
         name="report-oscal",
     ),
+    path("compliance/controls", catalog.ControlListView.as_view(), name="controls"),
+    path(
+        "compliance/controls/<str:control_pk>",
+        catalog.ControlDetailView.as_view(),
+        name="control-detail",
+    ),
+    path("compliance/rules", catalog.RuleListView.as_view(), name="rules"),
+    path("compliance/rules/<str:rule_id>", catalog.RuleDetailView.as_view(), name="rule-detail"),
     path("audit-events", AuditEventListView.as_view(), name="audit-events"),
     path("entities", entities.EntityListView.as_view(), name="entities"),
     path("entities/<str:entity_id>", entities.EntityDetailView.as_view(), name="entity-detail"),

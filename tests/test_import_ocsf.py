@@ -155,6 +155,8 @@ def test_detection_ignores_other_classes():
         ("Trust Services Criteria", Regulation.SOC2),
         ("ISO/IEC 27001:2022", Regulation.ISO27001),
         ("iso-27001", Regulation.ISO27001),
+        ("ISO 27001:2022 Annex A", Regulation.ISO27001),
+        ("ISO 27001 Annex A", Regulation.ISO27001),
         ("ISO/IEC 27001:2013", None),
         ("HIPAA Security Rule", Regulation.HIPAA),
         ("45 CFR 164", Regulation.HIPAA),

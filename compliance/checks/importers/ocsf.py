@@ -10,22 +10,20 @@ schema 1.x (``compliance`` object, ``finding_info`` object, the
 
 Standards: each string of ``compliance.standards`` is compared in upper case
 with every character but letters and digits removed, so ``SOC 2``,
-``soc-2`` and ``SOC2`` are the same:
+``soc-2`` and ``SOC2`` are the same. A standard names a regulation when its
+normalised form starts with one of these prefixes:
 
-==========================  =============================================
-Standard (normalised)       Regulation
-==========================  =============================================
-starts with SOC2,           SOC 2
-AICPASOC2, AICPATSC or
+=======================================  ===================
+Prefix of the normalised standard        Regulation
+=======================================  ===================
+SOC2, AICPASOC2, TSC, AICPATSC,          SOC 2
 TRUSTSERVICESCRITERIA
-ISO27001 or ISOIEC27001,    ISO/IEC 27001:2022
-without a year or with 2022
-HIPAA, or 45CFR164          HIPAA Security Rule
-GDPR, EUGDPR or             GDPR
-REGULATIONEU2016679
-EUAIACT, AIACT or           EU AI Act
-REGULATIONEU20241689
-==========================  =============================================
+ISO27001 or ISOIEC27001, not followed    ISO/IEC 27001:2022
+by a digit unless by 2022
+HIPAA, 45CFR164                          HIPAA Security Rule
+GDPR, EUGDPR, REGULATIONEU2016679        GDPR
+AIACT, EUAIACT, REGULATIONEU20241689     EU AI Act
+=======================================  ===================
 
 ISO/IEC 27001:2013 is not read as 2022, because its Annex A numbers other
 controls. A finding whose standards are all outside the table is skipped
@@ -104,7 +102,7 @@ MILLISECONDS_THRESHOLD = 100_000_000_000
 
 STANDARD_PATTERNS = (
     (re.compile(r"^(?:AICPA)?(?:SOC2|TSC|TRUSTSERVICESCRITERIA)"), Regulation.SOC2),
-    (re.compile(r"^ISO(?:IEC)?27001(?:2022)?$"), Regulation.ISO27001),
+    (re.compile(r"^ISO(?:IEC)?27001(?:2022|(?!\d))"), Regulation.ISO27001),
     (re.compile(r"^(?:HIPAA|45CFR164)"), Regulation.HIPAA),
     (re.compile(r"^(?:EU)?GDPR|^REGULATIONEU2016679"), Regulation.GDPR),
     (re.compile(r"^(?:EU)?AIACT|^REGULATIONEU20241689"), Regulation.EU_AI_ACT),

@@ -355,3 +355,34 @@ def test_report_json_read_is_audited(world, auditor_clients):
         "format": "json",
         "digest": report.digest,
     }
+
+
+@pytest.mark.django_db
+def test_entity_in_a_scope_cannot_be_deleted(tenant, make_member, issue_key, client):
+    chosen = Entity.objects.create(tenant=tenant, entity_type=EntityType.AGENT, name="Chosen")
+    membership = Membership.objects.get(user=make_member(Role.AUDITOR, username="scoped"))
+    membership.scope_entities.set([chosen])
+    headers = {"X-API-Key": issue_key(tenant, role=Role.OFFICER)}
+
+    response = client.delete(
+        reverse("api:entity-detail", kwargs={"entity_id": chosen.pk}), headers=headers
+    )
+
+    assert_status(response, 409)
+    assert "in the scope of the auditors scoped" in response.json()["message"]
+    assert Entity.objects.filter(pk=chosen.pk).exists()
+
+
+@pytest.mark.django_db
+def test_scoped_auditor_cannot_create_keys(world, auditor_clients):
+    client, api_headers = auditor_clients
+
+    response = client.post(
+        reverse("api:api-keys"),
+        {"name": "wider", "role": "auditor"},
+        content_type="application/json",
+        headers=api_headers,
+    )
+
+    assert_status(response, 403)
+    assert not ApiKey.objects.filter(name="wider").exists()

@@ -127,6 +127,15 @@ class EntityDetailView(TenantEntities, generics.RetrieveUpdateDestroyAPIView):
                 f"The entity has {checks} checks and {reports} reports, which are kept as "
                 "evidence, so it cannot be deleted."
             )
+        # Deleting an auditor's only chosen entity would leave the scope without
+        # entities, which means every entity, so the auditor would see more.
+        scoped = instance.scoped_memberships.select_related("user").order_by("user__username")
+        if scoped:
+            usernames = ", ".join(membership.user.get_username() for membership in scoped)
+            raise Conflict(
+                f"The entity is in the scope of the auditors {usernames}, so it cannot be "
+                "deleted. Remove it from their scope on the members page first."
+            )
         record_request_event(
             self.request, AuditAction.DELETE, target=instance, details=_summary(instance)
         )

@@ -8,7 +8,9 @@ the commands), then run::
 Each page is captured whole at 1366 px wide in Debian's Chromium, then
 reduced to a 256-colour PNG, which keeps the text sharp and the files small.
 The script logs in as the demo admin, whose role opens every page, and adds the
-member ``dana`` on the members page to show the one-time link.
+member ``dana`` on the members page to show the one-time link. A second browser
+that prefers a dark colour scheme then captures the pages with charts again,
+as ``<name>-dark.png``.
 """
 
 import argparse
@@ -42,6 +44,12 @@ FIXED_PAGES = [
     ("verify-pdf.png", "/reports/verify/"),
     ("entities.png", "/entities/"),
     ("checks.png", "/checks/"),
+]
+
+# (file name, list path, link prefix) of the detail pages captured in the dark theme.
+DARK_DETAIL_PAGES = [
+    ("report-detail-dark.png", "/reports/", "/reports/"),
+    ("entity-detail-dark.png", "/entities/", "/entities/"),
 ]
 
 
@@ -110,6 +118,16 @@ def capture_members(page, base_url, out):
     save_reduced(page, out / "members.png")
 
 
+def capture_dark(page, base_url, username, password, out):
+    """Capture the pages with charts in the dark theme, after logging in again."""
+    log_in(page, base_url, username, password)
+    page.goto(f"{base_url}/overview/")
+    save_reduced(page, out / "overview-dark.png")
+    for name, list_path, href_prefix in DARK_DETAIL_PAGES:
+        page.goto(first_link(page, base_url, list_path, href_prefix))
+        save_reduced(page, out / name)
+
+
 def capture_all(page, base_url, username, password, out):
     page.goto(f"{base_url}/login/")
     save_reduced(page, out / "login.png")
@@ -132,25 +150,26 @@ def capture_all(page, base_url, username, password, out):
         save_reduced(page, out / name)
 
 
+def open_page(playwright, profile, **options):
+    context = launch(playwright, profile, viewport={"width": WIDTH, "height": HEIGHT}, **options)
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
+    return context, context.pages[0] if context.pages else context.new_page()
+
+
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     arguments = parse_arguments(argv)
     arguments.out.mkdir(parents=True, exist_ok=True)
 
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
-        context = launch(
-            playwright,
-            profile,
-            viewport={"width": WIDTH, "height": HEIGHT},
-        )
-        context.set_default_timeout(ACTION_TIMEOUT_MS)
-        try:
-            page = context.pages[0] if context.pages else context.new_page()
-            capture_all(
-                page, arguments.base_url, arguments.username, arguments.password, arguments.out
-            )
-        finally:
-            context.close()
+    login = (arguments.base_url, arguments.username, arguments.password, arguments.out)
+    with sync_playwright() as playwright:
+        for color_scheme, capture in (("light", capture_all), ("dark", capture_dark)):
+            with tempfile.TemporaryDirectory() as profile:
+                context, page = open_page(playwright, profile, color_scheme=color_scheme)
+                try:
+                    capture(page, *login)
+                finally:
+                    context.close()
     return 0
 
 

@@ -265,7 +265,25 @@ def test_import_results_malformed_file(tenant, entity, tmp_path):
     message = str(excinfo.value)
     assert "stored nothing" in message
     assert "CSV row 1 (line 2): invalid STATUS 'MAYBE'" in message
+    assert "Pass --skip-invalid to import the valid records." in message
     assert not Check.objects.exists()
+
+
+def test_import_results_skip_invalid(tenant, entity, tmp_path):
+    broken = tmp_path / "broken.csv"
+    text = AZURE_CSV.read_text(encoding="utf-8").replace(";PASS;", ";MAYBE;", 1)
+    broken.write_text(text, encoding="utf-8")
+    arguments = ("import_results", str(broken), "--tenant", "acme", "--entity", str(entity.pk))
+
+    stdout, _ = run(*arguments, "--skip-invalid")
+    again, _ = run(*arguments, "--skip-invalid")
+
+    assert "  skipped CSV row 1 (line 2): invalid STATUS 'MAYBE'." in stdout
+    assert stdout.splitlines()[-1].endswith(
+        "0 of 3 records without a mapped control, 1 record skipped."
+    )
+    assert again.splitlines()[-1].endswith("1 record skipped).")
+    assert Check.objects.filter(entity=entity).exists()
 
 
 def test_create_member_new_user(tenant):

@@ -14,7 +14,7 @@ from django.utils.cache import patch_vary_headers
 def is_htmx(request):
     """Return whether htmx made the request and expects a fragment in return.
 
-    A history restore asks for a whole page, although htmx may mark it as its own request.
+    A history restore requests a whole page, although htmx may mark it as its own request.
     """
     if request.headers.get("HX-History-Restore-Request") == "true":
         return False

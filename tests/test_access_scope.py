@@ -3,7 +3,7 @@
 A scoped auditor requests each route of ``PROBES`` (the tenant isolation
 table) with the ids of objects of their own tenant that lie outside their
 scope: another entity, a regulation they were not given, and days before
-their period. Object routes must answer 404 (or 403 where the role is too
+their period. Object routes must return 404 (or 403 where the role is too
 low), and no response may contain a trace of those objects. Removing the
 scope filter from any page, endpoint or export makes one of these fail.
 """

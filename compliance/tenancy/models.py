@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from compliance.catalog.models import Regulation
+
 
 def validate_time_zone(value):
     if value not in zoneinfo.available_timezones():
@@ -64,9 +66,6 @@ class Tenant(models.Model):
 
 def validate_regulation_list(value):
     """Reject anything but a list of distinct regulation values such as ``["SOC2", "GDPR"]``."""
-    # Imported here because the catalog app loads after this one.
-    from compliance.catalog.models import Regulation
-
     if not isinstance(value, list):
         raise ValidationError("Regulations must be a list of regulation codes.")
     unknown = [item for item in value if item not in Regulation.values]
@@ -82,7 +81,7 @@ class Membership(models.Model):
     """A user's role in one tenant, and for an auditor the part of the tenant they may see.
 
     The scope fields (``scope_entities``, ``scope_regulations``, ``scope_start``
-    and ``scope_end``) limit an auditor; each one left empty limits nothing.
+    and ``scope_end``) limit an auditor, and each one left empty limits nothing.
     They apply to the auditor role alone, and changing the role clears them
     (see ``compliance.tenancy.scope``).
     """

@@ -26,7 +26,7 @@ SCOPE_ATTRIBUTE = "access_scope"
 
 @dataclass(frozen=True)
 class AccessScope:
-    """Entity ids, regulation values and local dates a caller may see; ``None`` limits nothing."""
+    """Entity ids, regulation values and local dates a caller may see. ``None`` limits nothing."""
 
     entity_ids: frozenset | None = None
     regulations: frozenset | None = None

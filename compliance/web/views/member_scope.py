@@ -1,7 +1,7 @@
 """The page where an admin limits an auditor to chosen entities, regulations and a period.
 
-The limits are the scope fields of ``Membership``; ``compliance.tenancy.scope``
-applies them to every query the auditor's requests make. Saving the form
+The limits are the scope fields of ``Membership``, and ``compliance.tenancy.scope``
+applies them to every query of the auditor's requests. Saving the form
 with nothing chosen clears the scope. Each change is an ``update`` event in
 the audit trail with the scope before and after.
 """
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 class MemberScopeForm(NoColonLabelsMixin, forms.Form):
-    """An auditor's scope; every field left empty limits nothing."""
+    """An auditor's scope, where every field left empty limits nothing."""
 
     entities = forms.ModelMultipleChoiceField(
         queryset=Entity.objects.none(),

@@ -351,6 +351,13 @@ JWT_AUDIENCE = env_list("JWT_AUDIENCE")
 JWT_LEEWAY_SECONDS = env_int("JWT_LEEWAY_SECONDS", 30)
 JWT_SUBJECT_FIELD = os.environ.get("JWT_SUBJECT_FIELD", "username")
 
+# PAdES signatures of stored report PDFs: off while PDF_SIGNING_KEY is empty.
+# The key is a PEM private key (with PDF_SIGNING_CERT) or a PKCS#12 bundle,
+# and the system check in compliance/reports/signing.py loads both at startup.
+PDF_SIGNING_KEY = os.environ.get("PDF_SIGNING_KEY", "")
+PDF_SIGNING_CERT = os.environ.get("PDF_SIGNING_CERT", "")
+PDF_SIGNING_PASSPHRASE = os.environ.get("PDF_SIGNING_PASSPHRASE", "")
+
 # Requests per API key or bearer-token subject, in DRF's rate syntax. Empty
 # disables the limit.
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "600/minute")

@@ -45,6 +45,7 @@ from compliance.reports.presentation import (
     status_colour,
 )
 from compliance.reports.services import report_audit_details, report_body
+from compliance.reports.signing import configured_material, sign_pdf, signing_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -207,10 +208,10 @@ def json_attachment(report, fetcher):
 
 
 def ensure_pdf(report):
-    """Render and store the report's PDF and its SHA-256 once, so later calls change nothing.
+    """Render, sign if configured, and store the report's PDF and its SHA-256 once.
 
-    The stored file is what auditors download, so it is never re-rendered.
-    When the worker and a download render at the same time, the first to
+    Later calls change nothing. The stored file is what auditors download,
+    so it is never re-rendered. When the worker and a download render at the same time, the first to
     record its file wins and the other deletes its copy and loads the winner's.
     """
     _require_ready(report)
@@ -218,6 +219,11 @@ def ensure_pdf(report):
         return report
 
     pdf = render_pdf(report)
+    signing_certificate = None
+    if signing_enabled():
+        material = configured_material()
+        pdf = sign_pdf(pdf, material, reason=f"Issued report {report.public_id}")
+        signing_certificate = material.fingerprint
     digest = hashlib.sha256(pdf).hexdigest()
     stored_name = _save_file(report, pdf)
 
@@ -228,7 +234,7 @@ def ensure_pdf(report):
             pdf=stored_name, pdf_sha256=digest
         )
         if recorded:
-            record_rendered(report, digest, len(pdf))
+            record_rendered(report, digest, len(pdf), signing_certificate)
     if not recorded:
         report.pdf.storage.delete(stored_name)
         report.refresh_from_db(fields=["pdf", "pdf_sha256"])
@@ -244,16 +250,21 @@ def ensure_pdf(report):
     return report
 
 
-def record_rendered(report, pdf_sha256, size):
+def record_rendered(report, pdf_sha256, size, signing_certificate=None):
     """Record the stored PDF's SHA-256 next to the report's JSON digest in the audit trail.
 
     The event ties the file auditors download to the report it renders, so an
     auditor can look up a PDF's hash in the trail. The event has no actor,
     because a download or the worker triggers the render. It carries the
     request id of the download, or else of the report request.
+    ``signing_certificate`` is the SHA-256 fingerprint of the certificate
+    that signed the PDF, or ``None`` for an unsigned PDF.
     """
     details = report_audit_details(report, digest=report.digest, pdf_sha256=pdf_sha256)
     details["pdf_bytes"] = size
+    details["signed"] = signing_certificate is not None
+    if signing_certificate:
+        details["signing_certificate_sha256"] = signing_certificate
     record_event(
         AuditAction.PDF_RENDERED,
         tenant=report.tenant,

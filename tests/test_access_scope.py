@@ -9,6 +9,7 @@ scope filter from any page, endpoint or export makes one of these fail.
 """
 
 import datetime as dt
+import uuid
 
 import jwt
 import pytest
@@ -210,7 +211,13 @@ def variants(name, keywords, world):
             "uidb64": urlsafe_base64_encode(str(world["auditor"].pk).encode()),
             "token": "not-a-valid-token",
             "regulation": "HIPAA",
+            # Tenant controls and rules carry no scope. These ids name nothing, so
+            # the routes must return 404 as for any unknown object.
+            "control_pk": 2_147_483_647,
+            "rule_id": uuid.uuid4(),
         }
+        missing = set(keywords) - set(values)
+        assert not missing, f"{name} has path parameters without a value here: {missing}"
         yield label, {keyword: values[keyword] for keyword in keywords}
 
 

@@ -96,6 +96,12 @@ PROBES = {
     "web:set-password": ("GET", "public", None),
     "web:control-list": ("GET", "list", None),
     "web:control-detail": ("GET", "list", None),
+    "web:control-new": ("POST", "create", {"control_id": "CC9.4", "title": ""}),
+    "web:control-edit": ("POST", "object", {"control_id": "CC9.4", "title": "taken"}),
+    "web:control-delete": ("POST", "object", None),
+    "web:rule-new": ("POST", "create", {"control": "control", "title": "x", "expression": "x"}),
+    "web:rule-edit": ("POST", "object", {"title": "taken"}),
+    "web:rule-delete": ("POST", "object", None),
 }
 
 # Extra write methods on object routes, each of which must also be a 404.
@@ -215,10 +221,14 @@ def path_kwargs(name, keywords, foreign):
 
 
 def resolve_extra(extra, foreign):
-    """Replace the placeholders "entity" and "tenant" with B's ids."""
+    """Replace the placeholders "entity", "tenant" and "control" with B's ids."""
     if extra is None:
         return {}
-    placeholders = {"entity": str(foreign["entity"].pk), "tenant": str(foreign["tenant"].pk)}
+    placeholders = {
+        "entity": str(foreign["entity"].pk),
+        "tenant": str(foreign["tenant"].pk),
+        "control": str(foreign["control"].pk),
+    }
     return {
         key: placeholders.get(value, value) if isinstance(value, str) else value
         for key, value in extra.items()

@@ -207,8 +207,9 @@ def test_detail_query_count(client, login_as, coverage_data, django_assert_max_n
     login_as(Role.AUDITOR)
     url = reverse("web:control-detail", kwargs={"regulation": "SOC2"})
 
-    # Session, user, memberships, the catalog and the coverage: none per control.
-    with django_assert_max_num_queries(5):
+    # Session, user, memberships, the membership's entity scope, the controls,
+    # the tenant's rules and the coverage: none per control.
+    with django_assert_max_num_queries(7):
         response = client.get(url)
 
     assert response.status_code == 200
@@ -219,7 +220,8 @@ def test_detail_query_count(client, login_as, coverage_data, django_assert_max_n
 def test_list_query_count(client, login_as, coverage_data, django_assert_max_num_queries):
     login_as(Role.AUDITOR)
 
-    with django_assert_max_num_queries(5):
+    # Session, user, memberships, the entity scope, controls, tenant rules and evidence.
+    with django_assert_max_num_queries(7):
         response = client.get(reverse("web:control-list"))
 
     assert response.status_code == 200

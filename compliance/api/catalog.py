@@ -172,20 +172,6 @@ class TenantRuleSerializer(StrictModelSerializer):
         return attrs
 
 
-def _control_summary(control):
-    return {"regulation": control.regulation, "control_id": control.control_id}
-
-
-def _rule_summary(rule):
-    return {
-        "regulation": rule.regulation,
-        "control_id": rule.control.control_id,
-        "title": rule.title,
-        "expression": rule.expression,
-        "enabled": rule.enabled,
-    }
-
-
 def _parse_control_pk(raw):
     if not raw.isdigit():
         raise exceptions.NotFound()
@@ -217,7 +203,7 @@ class ControlListView(TenantControls, generics.ListCreateAPIView):
     def perform_create(self, serializer):
         control = serializer.save(tenant=self.request.tenant, catalog_version="tenant")
         record_request_event(
-            self.request, AuditAction.CREATE, target=control, details=_control_summary(control)
+            self.request, AuditAction.CREATE, target=control, details=control.audit_details()
         )
 
 
@@ -254,11 +240,11 @@ class ControlDetailView(TenantControls, generics.RetrieveUpdateDestroyAPIView):
             self.request,
             AuditAction.UPDATE,
             target=control,
-            details={**_control_summary(control), "fields": sorted(serializer.validated_data)},
+            details={**control.audit_details(), "fields": sorted(serializer.validated_data)},
         )
 
     def perform_destroy(self, instance):
-        details = {**_control_summary(instance), "rules": instance.tenant_rules.count()}
+        details = {**instance.audit_details(), "rules": instance.tenant_rules.count()}
         record_request_event(self.request, AuditAction.DELETE, target=instance, details=details)
         instance.delete()
 
@@ -295,7 +281,7 @@ class RuleListView(TenantRules, generics.ListCreateAPIView):
         user = getattr(self.request.user, "user", None)
         rule = serializer.save(tenant=self.request.tenant, created_by=user, updated_by=user)
         record_request_event(
-            self.request, AuditAction.CREATE, target=rule, details=_rule_summary(rule)
+            self.request, AuditAction.CREATE, target=rule, details=rule.audit_details()
         )
 
 
@@ -317,11 +303,11 @@ class RuleDetailView(TenantRules, generics.RetrieveUpdateDestroyAPIView):
             self.request,
             AuditAction.UPDATE,
             target=rule,
-            details={**_rule_summary(rule), "fields": fields},
+            details={**rule.audit_details(), "fields": fields},
         )
 
     def perform_destroy(self, instance):
         record_request_event(
-            self.request, AuditAction.DELETE, target=instance, details=_rule_summary(instance)
+            self.request, AuditAction.DELETE, target=instance, details=instance.audit_details()
         )
         instance.delete()

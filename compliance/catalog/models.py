@@ -134,6 +134,10 @@ class Control(models.Model):
     def is_shipped(self):
         return self.tenant_id is None
 
+    def audit_details(self):
+        """Return what the audit trail records about a change of this control."""
+        return {"regulation": self.regulation, "control_id": self.control_id}
+
     def clean(self):
         """Validate a tenant's control: a canonical ID that no visible control has yet.
 
@@ -225,6 +229,16 @@ class TenantRule(models.Model):
 
     def __str__(self):
         return f"{self.regulation} {self.title}"
+
+    def audit_details(self):
+        """Return what the audit trail records about a change of this rule."""
+        return {
+            "regulation": self.regulation,
+            "control_id": self.control.control_id,
+            "title": self.title,
+            "expression": self.expression,
+            "enabled": self.enabled,
+        }
 
     @property
     def rule_id(self):

@@ -15,6 +15,7 @@ from compliance.web.views import (
     oscal,
     overview,
     reports,
+    tenant_controls,
     verify,
 )
 
@@ -62,6 +63,36 @@ urlpatterns = [
         "controls/<str:regulation>/",
         controls.ControlDetailView.as_view(),
         name="control-detail",
+    ),
+    path(
+        "controls/<str:regulation>/own/new/",
+        tenant_controls.ControlCreateView.as_view(),
+        name="control-new",
+    ),
+    path(
+        "controls/own/<int:control_pk>/edit/",
+        tenant_controls.ControlEditView.as_view(),
+        name="control-edit",
+    ),
+    path(
+        "controls/own/<int:control_pk>/delete/",
+        tenant_controls.ControlDeleteView.as_view(),
+        name="control-delete",
+    ),
+    path(
+        "controls/<str:regulation>/rules/new/",
+        tenant_controls.RuleCreateView.as_view(),
+        name="rule-new",
+    ),
+    path(
+        "controls/rules/<uuid:rule_id>/edit/",
+        tenant_controls.RuleEditView.as_view(),
+        name="rule-edit",
+    ),
+    path(
+        "controls/rules/<uuid:rule_id>/delete/",
+        tenant_controls.RuleDeleteView.as_view(),
+        name="rule-delete",
     ),
     path("settings/api-keys/", api_keys.ApiKeyListView.as_view(), name="api-key-list"),
     path(

@@ -20,11 +20,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views import View
 
-from compliance.catalog.models import Control, Regulation
+from compliance.catalog.models import Control, Regulation, TenantRule
 from compliance.checks.models import Finding, FindingStatus
 from compliance.checks.rules import RuleFileError, rule_set
 from compliance.inventory.models import EntityType
 from compliance.reports.aggregation import SEVERITY_ORDER, STATUS_PRECEDENCE
+from compliance.tenancy.models import Role
 from compliance.web.access import TenantRoleMixin
 
 logger = logging.getLogger(__name__)
@@ -59,12 +60,17 @@ class CoverageCount:
 
 @dataclass(frozen=True)
 class ControlRow:
-    """One row of the detail page: a catalog control, its rule if any, and its coverage."""
+    """One row of the detail page: a control, its shipped and tenant rules, and its coverage."""
 
     control: Control
     rule: object
     rule_applies_to: str
     coverage: list
+    tenant_rules: list
+
+    @property
+    def has_rule(self):
+        return self.rule is not None or any(rule.enabled for rule in self.tenant_rules)
 
 
 def coverage_since():
@@ -159,13 +165,14 @@ def coverage_counts(counter):
     ]
 
 
-def control_row(control, rules, coverage):
+def control_row(control, rules, coverage, tenant_rules=None):
     rule = rules.get(control.control_id)
     return ControlRow(
         control=control,
         rule=rule,
         rule_applies_to=entity_types_label(rule) if rule else "",
         coverage=coverage_counts(coverage.get(control.control_id, Counter())),
+        tenant_rules=(tenant_rules or {}).get(control.pk, []),
     )
 
 
@@ -182,8 +189,15 @@ class ControlListView(TenantRoleMixin, View):
     def get(self, request):
         since = coverage_since()
         catalog = defaultdict(set)
-        for regulation, control_id in Control.objects.values_list("regulation", "control_id"):
+        visible = Control.objects.visible_to(request.tenant)
+        for regulation, control_id in visible.values_list("regulation", "control_id"):
             catalog[regulation].add(control_id)
+        tenant_ruled = defaultdict(set)
+        enabled_rules = TenantRule.objects.filter(tenant=request.tenant, enabled=True)
+        for regulation, control_id in enabled_rules.values_list(
+            "regulation", "control__control_id"
+        ):
+            tenant_ruled[regulation].add(control_id)
         evidenced = evidenced_controls(request.tenant, since)
 
         summaries, rules_missing = [], []
@@ -196,7 +210,7 @@ class ControlListView(TenantRoleMixin, View):
                 RegulationSummary(
                     regulation=regulation,
                     controls=len(controls),
-                    with_rule=len(controls & set(rules)),
+                    with_rule=len(controls & (set(rules) | tenant_ruled[regulation.value])),
                     with_evidence=len(controls & evidenced[regulation.value]),
                 )
             )
@@ -210,25 +224,42 @@ class ControlListView(TenantRoleMixin, View):
 
 
 class ControlDetailView(TenantRoleMixin, View):
-    """Show one regulation's catalog controls in catalog order with rules and coverage.
+    """Show one regulation's controls in catalog order with rules and coverage.
 
-    The page reads the catalog in one query and the coverage in another,
-    whatever the number of controls.
+    The tenant's own controls follow the shipped catalog. The page reads the
+    controls, the tenant's rules and the coverage in one query each, whatever
+    the number of controls. Officers and admins get links to add, edit and
+    delete the tenant's controls and rules.
     """
 
     def get(self, request, regulation):
         regulation = parse_regulation(regulation)
-        controls = list(Control.objects.filter(regulation=regulation).order_by("sort_key"))
+        controls = list(
+            Control.objects.visible_to(request.tenant)
+            .filter(regulation=regulation)
+            .order_by("sort_key", "control_id")
+        )
         rules, rules_loaded = rules_by_control(regulation)
+        own_rules = list(
+            TenantRule.objects.filter(tenant=request.tenant, regulation=regulation)
+            .select_related("control")
+            .order_by("control__sort_key", "control__control_id", "created_at", "id")
+        )
+        rules_of_control = defaultdict(list)
+        for rule in own_rules:
+            rules_of_control[rule.control_id].append(rule)
         coverage = latest_statuses(request.tenant, regulation, coverage_since())
 
-        rows = [control_row(control, rules, coverage) for control in controls]
+        rows = [control_row(control, rules, coverage, rules_of_control) for control in controls]
         catalog_ids = {control.control_id for control in controls}
         context = {
             "regulation": regulation,
             "rows": rows,
+            "own_controls": [control for control in controls if not control.is_shipped],
+            "own_rules": own_rules,
+            "can_edit": Role.allows(request.membership.role, Role.OFFICER),
             "rules_loaded": rules_loaded,
-            "with_rule": sum(1 for row in rows if row.rule is not None),
+            "with_rule": sum(1 for row in rows if row.has_rule),
             "with_evidence": sum(1 for row in rows if row.coverage),
             "evidence_outside_catalog": sorted(set(coverage) - catalog_ids),
             "coverage_days": COVERAGE_DAYS,

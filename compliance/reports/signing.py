@@ -214,7 +214,14 @@ def sign_pdf(pdf, material, *, reason):
         signer=signer,
         new_field_spec=fields.SigFieldSpec(sig_field_name=SIGNATURE_FIELD_NAME),
     )
-    return output.getvalue()
+    signed = output.getvalue()
+    logger.info(
+        "signed a PDF of %d bytes with certificate %s (%s)",
+        len(pdf),
+        material.fingerprint,
+        material.certificate.subject.rfc4514_string(),
+    )
+    return signed
 
 
 def check_signing_settings(app_configs=None, **kwargs):

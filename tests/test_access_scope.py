@@ -32,7 +32,7 @@ from compliance.reports.services import request_report
 from compliance.tenancy.models import Membership, Role
 from compliance.tenancy.scope import UNLIMITED, AccessScope, membership_scope
 from tests.conftest import MEMBER_PASSWORD, assert_status, make_check
-from tests.test_tenant_isolation import PROBES, ROUTES, body_text, resolve_extra
+from tests.test_tenant_isolation import PROBES, ROUTES, body_text
 
 ISSUER = "scope-tests-idp"
 AUDIENCE = "compliance-api"
@@ -221,6 +221,18 @@ def variants(name, keywords, world):
         yield label, {keyword: values[keyword] for keyword in keywords}
 
 
+def fill_placeholders(extra, world):
+    """Return the probe's data with "entity" and "tenant" replaced by the hidden entity's ids.
+
+    Other placeholders, such as "control", stay as they are and name nothing.
+    """
+    placeholders = {"entity": str(world["hidden_entity"].pk), "tenant": str(world["tenant"].pk)}
+    return {
+        key: placeholders.get(value, value) if isinstance(value, str) else value
+        for key, value in (extra or {}).items()
+    }
+
+
 def send(client, api_headers, name, method, path, data):
     headers = api_headers if name.startswith("api:") else {}
     if method == "GET":
@@ -243,8 +255,7 @@ def test_route_hides_objects_outside_scope(name, keywords, world, auditor_client
     if name not in PROBES:
         pytest.fail(f"{name} has no entry in PROBES of tests/test_tenant_isolation.py")
     method, kind, extra = PROBES[name]
-    placeholders = {"entity": world["hidden_entity"], "tenant": world["tenant"]}
-    data = resolve_extra(extra, placeholders)
+    data = fill_placeholders(extra, world)
     # The isolation probes search for the other tenant's name, which would hide every row here.
     data.pop("search", None)
     checks_before = Check.objects.count()

@@ -365,6 +365,7 @@ def test_sync_catalog_keeps_tenant_controls(tenant):
 
 def test_report_counts_tenant_control(tenant, other_tenant):
     make_rule(tenant, make_control(tenant))
+    make_control(tenant, control_id="CC9.6", title="Model cards are reviewed")
     make_control(other_tenant, control_id="CC9.5")
     agent = make_agent(tenant, {"logging": {"retention_days": 800}})
     check = run_automated_check(agent, "SOC2", scope={"controls": ["CC9.4"]})
@@ -373,7 +374,9 @@ def test_report_counts_tenant_control(tenant, other_tenant):
 
     summary, entries = build_report(tenant, agent, "SOC2", today, today)
 
-    assert summary["controls"]["total"] == shipped_count + 1
+    assert summary["controls"]["total"] == shipped_count + 2
     assert summary["controls"]["passing"] == 1
-    assert "CC9.5" not in summary.get("controls_without_evidence", [])
+    assert summary["controls_without_evidence"][-1] == "CC9.6"
+    assert "CC9.5" not in summary["controls_without_evidence"]
     assert [entry["control_id"] for entry in entries] == ["CC9.4"]
+    assert entries[0]["control_title"] == "Model cards"

@@ -314,16 +314,25 @@ def generate_background_entity(rng, tenant, entity, catalog, start, span_seconds
 
 def write_entity(writer, tenant, checks, findings, counter, totals):
     """Number the findings, write the entity's rows and its rollups."""
-    from compliance.checks.rollups import check_day_rows, check_days, control_day_rows, control_days
+    from compliance.checks.rollups import (
+        check_day_rows,
+        check_days,
+        control_day_rows,
+        control_days,
+        control_month_rows,
+        control_months,
+    )
 
     findings = [finding._replace(id=next(counter)) for finding in findings]
     zones = {tenant.pk: tenant.zone}
-    control_rows = control_day_rows(control_days(findings, zones))
+    days = control_days(findings, zones)
+    control_rows = control_day_rows(days)
+    month_rows = control_month_rows(control_months(days))
     check_rows = check_day_rows(check_days(checks, zones))
 
     writer.write_checks(checks)
     writer.write_findings(findings)
-    writer.write_rollups(control_rows, check_rows)
+    writer.write_rollups(control_rows, check_rows, month_rows)
     totals["checks"] += len(checks)
     totals["findings"] += len(findings)
     totals["control_days"] += len(control_rows)

@@ -101,12 +101,25 @@ class BulkWriter:
 
         self._write(Finding, list(rows[0]._fields) if rows else [], rows)
 
-    def write_rollups(self, control_rows, check_rows):
-        from compliance.checks.models import DailyCheckRollup, DailyControlRollup
-        from compliance.checks.rollups import CHECK_DAY_COLUMNS, CONTROL_DAY_COLUMNS
+    def write_rollups(self, control_rows, check_rows, month_rows):
+        from compliance.checks.models import (
+            DailyCheckRollup,
+            DailyControlRollup,
+            MonthlyControlRollup,
+        )
+        from compliance.checks.rollups import (
+            CHECK_DAY_COLUMNS,
+            CONTROL_DAY_COLUMNS,
+            CONTROL_MONTH_COLUMNS,
+        )
 
         self._write(
             DailyControlRollup, self._columns(DailyControlRollup, CONTROL_DAY_COLUMNS), control_rows
+        )
+        self._write(
+            MonthlyControlRollup,
+            self._columns(MonthlyControlRollup, CONTROL_MONTH_COLUMNS),
+            month_rows,
         )
         self._write(
             DailyCheckRollup, self._columns(DailyCheckRollup, CHECK_DAY_COLUMNS), check_rows

@@ -1,6 +1,7 @@
 """The daily rollups: written by every save path, merged by the report's ranking, rebuildable."""
 
 import datetime as dt
+import random
 
 import pytest
 from django.db import transaction
@@ -13,12 +14,15 @@ from compliance.checks.models import (
     DailyCheckRollup,
     DailyControlRollup,
     FindingStatus,
+    MonthlyControlRollup,
 )
+from compliance.checks.rollup_queries import _month_and_day_ranges
 from compliance.checks.rollups import rebuild_rollups, record_rollups
 from compliance.demo.seed import seed_demo
+from compliance.inventory.models import Entity
 from compliance.tenancy.models import Role, Tenant
 from tests.conftest import assert_status
-from tests.test_aggregation_equivalence import save_check
+from tests.test_aggregation_equivalence import build_history, save_check
 
 PASS, FAIL = FindingStatus.PASS, FindingStatus.FAIL
 NOT_ASSESSED = FindingStatus.NOT_ASSESSED
@@ -296,3 +300,89 @@ class TestSavePaths:
         rebuild_rollups(tenant)
 
         assert control_day(other_entity, "CC6.1").status == PASS
+
+
+def folded_months(tenant):
+    """Return the month rows that folding ``tenant``'s day rows gives, keyed like ``stored_months``.
+
+    Days are read in order, so the last day row of a month carries its winner.
+    """
+    months = {}
+    days = DailyControlRollup.objects.filter(tenant=tenant).order_by(
+        "entity_id", "regulation", "control_id", "day"
+    )
+    for row in days:
+        key = (row.entity_id, row.regulation, row.day.replace(day=1), row.control_id)
+        first, count = row.first_observed_at, row.observations
+        if key in months:
+            first = min(first, months[key][5])
+            count += months[key][6]
+        winner = (row.day, row.status, row.tie_rank, row.observed_at, row.latest_finding_id)
+        months[key] = (*winner, first, count)
+    return months
+
+
+def stored_months(tenant):
+    rows = MonthlyControlRollup.objects.filter(tenant=tenant).order_by(
+        "entity_id", "regulation", "month", "control_id"
+    )
+    return {
+        (row.entity_id, row.regulation, row.month, row.control_id): (
+            row.last_day,
+            row.status,
+            row.tie_rank,
+            row.observed_at,
+            row.latest_finding_id,
+            row.first_observed_at,
+            row.observations,
+        )
+        for row in rows
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", range(3))
+def test_month_rows_fold_day_rows(seed):
+    rng = random.Random(f"months|{seed}")  # noqa: S311 - reproducible test data
+    tenant = Tenant.objects.create(slug=f"m{seed}", name="Months", time_zone="Europe/Berlin")
+    entity = Entity.objects.create(tenant=tenant, entity_type="agent", name="Agent")
+    build_history(entity, rng)
+
+    assert stored_months(tenant) == folded_months(tenant)
+
+    rebuild_rollups(tenant)
+
+    assert stored_months(tenant) == folded_months(tenant)
+
+
+@pytest.mark.parametrize(
+    ("first_day", "bucket_ends", "months", "days"),
+    [
+        # A year of monthly buckets after a previous year: whole months only.
+        (
+            dt.date(2024, 12, 1),
+            [dt.date(2025, 11, 30), dt.date(2025, 12, 31), dt.date(2026, 11, 30)],
+            [(dt.date(2024, 12, 1), dt.date(2026, 11, 1))],
+            [],
+        ),
+        # Cut months at both ends are read from day rows.
+        (
+            dt.date(2026, 1, 15),
+            [dt.date(2026, 3, 10)],
+            [(dt.date(2026, 2, 1), dt.date(2026, 2, 1))],
+            [
+                (dt.date(2026, 1, 15), dt.date(2026, 1, 31)),
+                (dt.date(2026, 3, 1), dt.date(2026, 3, 10)),
+            ],
+        ),
+        # A month split by a bucket end is read from day rows.
+        (
+            dt.date(2026, 1, 1),
+            [dt.date(2026, 1, 20), dt.date(2026, 2, 28)],
+            [(dt.date(2026, 2, 1), dt.date(2026, 2, 1))],
+            [(dt.date(2026, 1, 1), dt.date(2026, 1, 31))],
+        ),
+    ],
+)
+def test_month_and_day_ranges(first_day, bucket_ends, months, days):
+    assert _month_and_day_ranges(first_day, bucket_ends) == (months, days)

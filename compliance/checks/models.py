@@ -211,6 +211,67 @@ class DailyControlRollup(models.Model):
         return f"{self.control_id} on {self.day}: {self.status}"
 
 
+class MonthlyControlRollup(models.Model):
+    """The latest finding of one control in one local calendar month, folded from its day rows.
+
+    ``month`` is the first day of the month and ``last_day`` the day of the
+    month's latest finding, so the row equals the fold of the month's
+    ``DailyControlRollup`` rows. Long reports read one row per control and
+    whole month instead of one per day, which keeps a year's report to about
+    twelve rows per control.
+    """
+
+    # The unique constraint's first column is the tenant, so it serves as the tenant's index.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="+")
+    regulation = models.CharField(max_length=16, choices=Regulation.choices)
+    control_id = models.CharField(max_length=64)
+    month = models.DateField()
+    last_day = models.DateField()
+    status = models.CharField(max_length=16, choices=FindingStatus.choices)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    tie_rank = models.PositiveSmallIntegerField()
+    observed_at = models.DateTimeField()
+    # As on the day rows: no constraint and no cascade, so deleting findings stays a bulk delete.
+    latest_finding = models.ForeignKey(
+        Finding, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    compliance_check = models.ForeignKey(
+        Check, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    first_observed_at = models.DateTimeField()
+    observations = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "entity", "regulation", "month", "control_id"],
+                name="control_rollup_month_unique",
+            )
+        ]
+        indexes = [
+            # Covers the report's aggregate over whole months, as control_rollup_report_idx
+            # covers it over days.
+            models.Index(
+                fields=[
+                    "tenant",
+                    "entity",
+                    "regulation",
+                    "month",
+                    "control_id",
+                    "last_day",
+                    "tie_rank",
+                    "first_observed_at",
+                    "observations",
+                ],
+                name="control_month_report_idx",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.control_id} in {self.month:%Y-%m}: {self.status}"
+
+
 class DailyCheckRollup(models.Model):
     """The number of checks by status of one entity and regulation on one local day."""
 

@@ -18,7 +18,12 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from compliance.checks.models import DailyControlRollup, Finding, FindingStatus
+from compliance.checks.models import (
+    DailyControlRollup,
+    Finding,
+    FindingStatus,
+    MonthlyControlRollup,
+)
 from compliance.checks.rollups import SEVERITY_ORDER, STATUS_PRECEDENCE, tie_rank
 
 # Larger than every tie rank, so a packed key orders by day first.
@@ -69,23 +74,41 @@ def bucket_states(tenant, entity, regulation, first_day, bucket_ends):
 
     Bucket ``i`` covers the days after ``bucket_ends[i - 1]`` (or from
     ``first_day`` for the first) up to ``bucket_ends[i]``, which ascend.
+    A calendar month that lies inside one bucket is read from its month row
+    and the remaining days from their day rows, so a year of monthly buckets
+    reads about twelve rows per control.
     """
-    table, column = _names(DailyControlRollup)
-    day = column["day"]
-    day_number = DAY_NUMBER_SQL[connection.vendor].format(day=day)
-    whens = " ".join(f"WHEN {day} <= %s THEN {index}" for index in range(len(bucket_ends)))
+    month_ranges, day_ranges = _month_and_day_ranges(first_day, bucket_ends)
+    parts, params = [], []
+    day_table, day_column = _names(DailyControlRollup)
+    for low, high in day_ranges:
+        parts.append(
+            _rows_sql(day_table, day_column, day_column["day"], day_column["day"], "day_value")
+        )
+        params += [*_scope(tenant, entity, regulation), _date(low), _date(high)]
+    month_table, month_column = _names(MonthlyControlRollup)
+    for low, high in month_ranges:
+        parts.append(
+            _rows_sql(
+                month_table,
+                month_column,
+                month_column["last_day"],
+                month_column["month"],
+                "day_value",
+            )
+        )
+        params += [*_scope(tenant, entity, regulation), _date(low), _date(high)]
+
+    day_number = DAY_NUMBER_SQL[connection.vendor].format(day="day_value")
+    whens = " ".join(f"WHEN day_value <= %s THEN {index}" for index in range(len(bucket_ends)))
     sql = f"""
-        SELECT {column["control_id"]}, CASE {whens} END,
-               MAX({day}), MAX({day_number} * {KEY_SPAN} + {column["tie_rank"]}),
-               MIN({column["first_observed_at"]}), SUM({column["observations"]})
-        FROM {table}
-        WHERE {column["tenant"]} = %s AND {column["entity"]} = %s AND {column["regulation"]} = %s
-          AND {day} >= %s AND {day} <= %s
+        SELECT control_id, CASE {whens} END, MAX(day_value),
+               MAX({day_number} * {KEY_SPAN} + tie_rank),
+               MIN(first_observed_at), SUM(observations)
+        FROM ({" UNION ALL ".join(parts)}) AS period_rows
         GROUP BY 1, 2
     """  # noqa: S608 - only quoted names are formatted in; values are parameters
-    params = [_date(end) for end in bucket_ends]
-    params += _scope(tenant, entity, regulation)
-    params += [_date(first_day), _date(bucket_ends[-1])]
+    params = [_date(end) for end in bucket_ends] + params
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -100,6 +123,57 @@ def bucket_states(tenant, entity, regulation, first_day, bucket_ends):
         )
         for control_id, bucket, last_day, key, first_observed_at, observations in rows
     ]
+
+
+def _rows_sql(table, column, day_column, range_column, day_alias):
+    """Return a ``SELECT`` of one rollup table's rows in a range of ``range_column``."""
+    return f"""
+        SELECT {column["control_id"]} AS control_id, {day_column} AS {day_alias},
+               {column["tie_rank"]} AS tie_rank,
+               {column["first_observed_at"]} AS first_observed_at,
+               {column["observations"]} AS observations
+        FROM {table}
+        WHERE {column["tenant"]} = %s AND {column["entity"]} = %s AND {column["regulation"]} = %s
+          AND {range_column} >= %s AND {range_column} <= %s
+    """  # noqa: S608 - only quoted names are formatted in; values are parameters
+
+
+def _month_and_day_ranges(first_day, bucket_ends):
+    """Split the days into ranges of whole months inside one bucket, and ranges of other days.
+
+    Return ``(month ranges, day ranges)``: a month range is the first days of
+    its first and last month, and a day range its first and last day.
+    """
+    whole_months = []
+    start = first_day
+    for end in bucket_ends:
+        month = start if start.day == 1 else _next_month(start)
+        while _next_month(month) - dt.timedelta(days=1) <= end:
+            whole_months.append(month)
+            month = _next_month(month)
+        start = end + dt.timedelta(days=1)
+
+    month_ranges = []
+    for month in whole_months:
+        if month_ranges and _next_month(month_ranges[-1][1]) == month:
+            month_ranges[-1][1] = month
+        else:
+            month_ranges.append([month, month])
+
+    day_ranges = []
+    day = first_day
+    for first_month, last_month in month_ranges:
+        if day < first_month:
+            day_ranges.append((day, first_month - dt.timedelta(days=1)))
+        day = _next_month(last_month)
+    if day <= bucket_ends[-1]:
+        day_ranges.append((day, bucket_ends[-1]))
+    return [tuple(pair) for pair in month_ranges], day_ranges
+
+
+def _next_month(day):
+    """Return the first day of the month after ``day``."""
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
 def latest_findings(tenant, entity, regulation, last_days):

@@ -10,6 +10,9 @@ local day in the tenant's time zone:
   precedence, then severity, then finding row id), with the day's earliest
   observation time and number of findings.
 * ``DailyCheckRollup``: the day's checks counted by status.
+* ``MonthlyControlRollup``: the fold of a control's day rows over one local
+  calendar month, with the day of the month's winner, so that long reports
+  read whole months as one row.
 
 The ranking's first key is the observation time, and a later local day
 holds only later instants, so a period's latest finding of a control is
@@ -23,6 +26,7 @@ transaction that inserts them. A check's status must be final by then,
 because the day counts do not follow a later change of it.
 """
 
+import dataclasses
 import datetime as dt
 import zoneinfo
 from collections import Counter
@@ -39,6 +43,7 @@ from compliance.checks.models import (
     DailyControlRollup,
     Finding,
     FindingStatus,
+    MonthlyControlRollup,
 )
 from compliance.tenancy.models import Tenant
 
@@ -91,6 +96,8 @@ class ControlDay:
     check_pk: object
     first_observed_at: dt.datetime
     observations: int
+    # The local day of the winning finding.
+    day: dt.date | None = None
 
     def sort_key(self):
         """Return a key that is larger for the finding the report ranks first."""
@@ -102,6 +109,7 @@ class ControlDay:
             self.status, self.severity, self.tie_rank = other.status, other.severity, other.tie_rank
             self.observed_at, self.finding_pk = other.observed_at, other.finding_pk
             self.check_pk = other.check_pk
+            self.day = other.day
         self.first_observed_at = min(self.first_observed_at, other.first_observed_at)
         self.observations += other.observations
 
@@ -126,12 +134,29 @@ def control_days(findings, zones):
             check_pk=finding.compliance_check_id,
             first_observed_at=finding.observed_at,
             observations=1,
+            day=day,
         )
         if key in days:
             days[key].merge(rolled)
         else:
             days[key] = rolled
     return days
+
+
+def control_months(days):
+    """Return ``{(tenant, entity, regulation, month, control): ControlDay}`` folded from ``days``.
+
+    ``month`` is the first day of the local month. The fold uses the same
+    merge as the days, so a month row equals the fold of its day rows.
+    """
+    months = {}
+    for (tenant_id, entity_id, regulation, day, control_id), rolled in days.items():
+        key = (tenant_id, entity_id, regulation, day.replace(day=1), control_id)
+        if key in months:
+            months[key].merge(rolled)
+        else:
+            months[key] = dataclasses.replace(rolled)
+    return months
 
 
 def check_days(checks, zones):
@@ -197,6 +222,16 @@ CONTROL_DAY_WINNER = [
     "latest_finding",
     "compliance_check",
 ]
+CONTROL_MONTH_COLUMNS = [
+    "tenant",
+    "entity",
+    "regulation",
+    "month",
+    "control_id",
+    "last_day",
+    *CONTROL_DAY_COLUMNS[5:],
+]
+CONTROL_MONTH_KEY = CONTROL_MONTH_COLUMNS[:5]
 CHECK_DAY_COLUMNS = ["tenant", "entity", "regulation", "day", *CheckStatus.values]
 CHECK_DAY_KEY = CHECK_DAY_COLUMNS[:4]
 
@@ -219,6 +254,25 @@ def control_day_rows(days):
     ]
 
 
+def control_month_rows(months):
+    """Return the ``CONTROL_MONTH_COLUMNS`` values of each rolled-up control month."""
+    return [
+        (
+            *key,
+            rolled.day,
+            rolled.status,
+            rolled.severity,
+            rolled.tie_rank,
+            rolled.observed_at,
+            rolled.finding_pk,
+            rolled.check_pk,
+            rolled.first_observed_at,
+            rolled.observations,
+        )
+        for key, rolled in months.items()
+    ]
+
+
 def check_day_rows(days):
     """Return the ``CHECK_DAY_COLUMNS`` values of each rolled-up check day."""
     return [
@@ -227,14 +281,33 @@ def check_day_rows(days):
 
 
 def upsert_control_days(days):
-    """Insert control days, or merge them into the stored rows of the same key.
+    """Insert control days, or merge them into the stored rows of the same key, then their months.
 
     The ``CASE`` mirrors ``ControlDay.merge``: the stored winner is replaced
     only by a finding the ranking puts first. The database evaluates it under
     the row lock of the conflicting row, so concurrent imports merge safely.
+    The month rows take the same merge, so they stay the fold of their days.
     """
-    table = _table(DailyControlRollup)
-    column_of = _column_map(DailyControlRollup)
+    _upsert(
+        DailyControlRollup,
+        CONTROL_DAY_COLUMNS,
+        CONTROL_DAY_KEY,
+        _merge_assignments(DailyControlRollup, CONTROL_DAY_WINNER),
+        control_day_rows(days),
+    )
+    _upsert(
+        MonthlyControlRollup,
+        CONTROL_MONTH_COLUMNS,
+        CONTROL_MONTH_KEY,
+        _merge_assignments(MonthlyControlRollup, [*CONTROL_DAY_WINNER, "last_day"]),
+        control_month_rows(control_months(days)),
+    )
+
+
+def _merge_assignments(model, winner_columns):
+    """Return the ``SET`` clauses that merge an ``excluded`` control row into the stored one."""
+    table = _table(model)
+    column_of = _column_map(model)
     stored = {name: f"{table}.{column}" for name, column in column_of.items()}
     new = {name: f"excluded.{column}" for name, column in column_of.items()}
     newer = (
@@ -246,7 +319,7 @@ def upsert_control_days(days):
     )
     assignments = [
         f"{column_of[name]} = CASE WHEN {newer} THEN {new[name]} ELSE {stored[name]} END"
-        for name in CONTROL_DAY_WINNER
+        for name in winner_columns
     ]
     assignments.append(
         f"{column_of['first_observed_at']} = CASE WHEN "
@@ -256,13 +329,7 @@ def upsert_control_days(days):
     assignments.append(
         f"{column_of['observations']} = {stored['observations']} + {new['observations']}"
     )
-    _upsert(
-        DailyControlRollup,
-        CONTROL_DAY_COLUMNS,
-        CONTROL_DAY_KEY,
-        assignments,
-        control_day_rows(days),
-    )
+    return assignments
 
 
 def upsert_check_days(days):
@@ -324,6 +391,7 @@ def rebuild_rollups(tenant):
     """
     with transaction.atomic():
         DailyControlRollup.objects.filter(tenant=tenant).delete()
+        MonthlyControlRollup.objects.filter(tenant=tenant).delete()
         DailyCheckRollup.objects.filter(tenant=tenant).delete()
         zones = {tenant.pk: tenant.zone}
         for entity_id in _entity_ids_with_checks(tenant):

@@ -1,12 +1,14 @@
-"""Reads of the daily control rollups for report aggregation, in plain SQL.
+"""Reads of the control rollups for report aggregation, in plain SQL.
 
 A year of one entity and regulation is up to one row per control and day
 (about 47,000 rows for 130 controls). Sorting them per control, as a window
-function would, dominates the report's time, so ``bucket_states`` reduces
-them with one hash aggregate instead. Its key packs a row's day number and
-tie rank, so ``MAX`` over a bucket picks the row of the bucket's last day
-and carries that row's status without a sort. The texts of the period's
-latest findings are then read by key, about one row per control.
+function would, dominates the report's time, so ``bucket_states`` reads a
+whole month that lies inside one bucket from its month row, and reduces the
+rows with one aggregate. Its key packs a row's day number and tie rank, so
+``MAX`` over a bucket picks the row of the bucket's last day and carries
+that row's status without a sort. The texts of the period's latest findings
+are then read by key, about one row per control, and ``failure_runs`` seeks
+the findings around each control's last failure.
 
 The statements are written for the two supported databases, PostgreSQL and
 SQLite; only the day number expression differs between them.

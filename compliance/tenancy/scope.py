@@ -59,12 +59,15 @@ UNLIMITED = AccessScope()
 def membership_scope(membership):
     """Return the ``AccessScope`` of a membership: its scope fields for an auditor, else none.
 
-    Reads the chosen entities in one query, and only for an auditor.
+    Reads the chosen entities in one query, and only for an auditor. A
+    membership annotated with ``scope_entity_count`` 0 skips that query.
     """
     if membership.role != Role.AUDITOR:
         return UNLIMITED
 
-    entity_ids = frozenset(membership.scope_entities.values_list("pk", flat=True))
+    entity_ids = frozenset()
+    if getattr(membership, "scope_entity_count", None) != 0:
+        entity_ids = frozenset(membership.scope_entities.values_list("pk", flat=True))
     regulations = frozenset(membership.scope_regulations or [])
     return AccessScope(
         entity_ids=entity_ids or None,

@@ -9,6 +9,7 @@ the role check and the per-tenant object lookup live in this one module.
 import logging
 
 from django.contrib.auth.mixins import AccessMixin
+from django.db.models import Count
 from django.shortcuts import get_object_or_404, render
 
 from compliance.tenancy.models import Membership, Role
@@ -24,6 +25,7 @@ def memberships_of(user):
     return list(
         Membership.objects.filter(user=user)
         .select_related("tenant")
+        .annotate(scope_entity_count=Count("scope_entities"))
         .order_by("tenant__name", "tenant__id")
     )
 

@@ -7,6 +7,7 @@ from django.test import Client
 
 from compliance.audit.models import AuditEvent
 from compliance.catalog.models import Control, TenantRule
+from compliance.checks.models import Check
 from compliance.checks.rules import clear_tenant_cache
 from compliance.tenancy.models import Role
 from tests.conftest import assert_status
@@ -323,3 +324,31 @@ def test_rule_list_filters(officer):
 
     assert_status(response, 200)
     assert response.json()["total"] == 1
+
+
+# Automated checks
+
+
+def test_check_runs_own_rule(officer, entity):
+    create_control(officer)
+    rule = create_rule(officer, control_id="CC9.4", expression="logging.retention_days >= 730")
+    entity.attributes = {"logging": {"retention_days": 365}}
+    entity.save()
+    body = {"entity_id": str(entity.pk), "regulation": "SOC2", "scope": {"controls": ["cc_9_4"]}}
+
+    first = officer.send("POST", "/v1/compliance/check", body)
+    patched = officer.send(
+        "PATCH",
+        f"/v1/compliance/rules/{rule['id']}",
+        {"expression": "logging.retention_days >= 300"},
+    )
+    second = officer.send("POST", "/v1/compliance/check", body)
+
+    assert_status(first, 201)
+    assert_status(patched, 200)
+    assert_status(second, 201)
+    checks = list(Check.objects.filter(entity=entity).order_by("created_at"))
+    assert len(checks) == 2
+    assert checks[0].rule_set_version != checks[1].rule_set_version
+    assert [finding.status for finding in checks[0].findings.all()] == ["fail"]
+    assert [finding.status for finding in checks[1].findings.all()] == ["pass"]

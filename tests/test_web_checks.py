@@ -215,7 +215,7 @@ def test_check_list_query_count(client, login_as, entity, django_assert_max_num_
         make_check(entity, "SOC2", now - dt.timedelta(hours=index), [("CC6.1", FAIL, "high")])
     login_as(Role.AUDITOR)
 
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):
         response = client.get(
             LIST_URL, {"agent_id": str(entity.pk), "severity": "high", "search": "claims"}
         )

@@ -128,7 +128,7 @@ def test_report_list_fragment_query_count(client, login_as, entity, django_asser
     login_as(Role.AUDITOR)
     client.get(REPORTS_URL)
 
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         response = client.get(REPORTS_URL, {"page": "2"}, **HTMX)
 
     assert len(response.context["page"].object_list) == 5
@@ -190,8 +190,8 @@ def test_generating_report_fragment_query_count(
     login_as(Role.AUDITOR)
     client.get(url)
 
-    # Session, user, membership, tenant, report: nothing of the report's content.
-    with django_assert_num_queries(5) as captured:
+    # Session, user, membership with tenant, report: nothing of the report's content.
+    with django_assert_num_queries(4) as captured:
         client.get(url, **HTMX)
 
     assert "checks_finding" not in " ".join(query["sql"] for query in captured.captured_queries)

@@ -404,3 +404,15 @@ def test_scoped_auditor_cannot_create_keys(world, auditor_clients):
 
     assert_status(response, 403)
     assert not ApiKey.objects.filter(name="wider").exists()
+
+
+@pytest.mark.django_db
+def test_pages_show_scoped_regulations_only(world, auditor_clients):
+    client, _ = auditor_clients
+    detail = reverse("web:entity-detail", kwargs={"entity_id": world["entity"].pk})
+
+    for path in (reverse("web:overview"), detail):
+        body = client.get(path).content.decode()
+        assert "SOC 2" in body, path
+        assert "HIPAA Security Rule" not in body, path
+        assert "ISO/IEC 27001" not in body, path

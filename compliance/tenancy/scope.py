@@ -19,6 +19,7 @@ so no key can see more than the admin who issued it.
 import datetime as dt
 from dataclasses import dataclass
 
+from compliance.catalog.models import Regulation
 from compliance.tenancy.models import Role
 
 SCOPE_ATTRIBUTE = "access_scope"
@@ -90,6 +91,12 @@ def scope_of(tenant):
     those run on behalf of the whole tenant.
     """
     return getattr(tenant, SCOPE_ATTRIBUTE, UNLIMITED)
+
+
+def visible_regulations(tenant):
+    """Return the regulations that the scope on ``tenant`` lets the caller see, in catalog order."""
+    scope = scope_of(tenant)
+    return [regulation for regulation in Regulation if scope.allows_regulation(regulation)]
 
 
 def within_entities(queryset, tenant, field="pk"):

@@ -27,6 +27,7 @@ from compliance.reports.aggregation import (
     compliance_score,
     period_bounds,
 )
+from compliance.tenancy.scope import visible_regulations
 
 logger = logging.getLogger(__name__)
 
@@ -331,7 +332,7 @@ def tenant_posture(tenant, today, now, *, window_days, change_days, at_risk_limi
     return TenantPosture(
         regulations=[
             regulation_posture(regulation, latest, trends[regulation.value])
-            for regulation in Regulation
+            for regulation in visible_regulations(tenant)
         ],
         changes=status_changes(before, latest, cutoff),
         at_risk=entities_at_risk(latest, at_risk_limit),

@@ -18,6 +18,7 @@ from compliance.checks.rules import RuleFileError
 from compliance.inventory.models import Entity
 from compliance.reports.charts import trend_chart_svg
 from compliance.tenancy.models import Role
+from compliance.tenancy.scope import visible_regulations
 from compliance.web.access import TenantRoleMixin, get_for_tenant
 from compliance.web.filters import EntityPageFilter
 from compliance.web.forms import NoColonLabelsMixin
@@ -81,10 +82,10 @@ def badge_rows(entities, checks_by_entity):
     return rows
 
 
-def history_rows(trends):
+def history_rows(trends, regulations=Regulation):
     """Return one row per regulation: its chart, or ``None`` when it has no evidence."""
     rows = []
-    for regulation in Regulation:
+    for regulation in regulations:
         trend = trends[regulation.value]
         scored = [point for point in trend["points"] if point["score"] is not None]
         chart = None
@@ -185,14 +186,15 @@ def render_detail(request, entity, form, status=200):
         bucket_days=HISTORY_BUCKET_DAYS,
     )
     checks = latest_checks(request.tenant, [entity.pk]).get(entity.pk, {})
-    history = history_rows(trends)
+    regulations = visible_regulations(request.tenant)
+    history = history_rows(trends, regulations)
     context = {
         "entity": entity,
         "history_with_evidence": [row for row in history if row["chart"]],
         "history_without_evidence": [row["regulation"] for row in history if not row["chart"]],
         "history_days": HISTORY_DAYS,
         "has_checks": bool(checks),
-        "latest_checks": [(regulation, checks.get(regulation.value)) for regulation in Regulation],
+        "latest_checks": [(regulation, checks.get(regulation.value)) for regulation in regulations],
         "open_findings": open_finding_rows(latest_findings(entity)),
         "facts": flatten_facts(entity.attributes),
         "run_check_form": form,

@@ -3,7 +3,8 @@
 One tenant (Europe/Berlin) with ``--entities`` entities and ``--checks``
 checks over the ``--days`` days up to ``--end``. Entity 0 is the big
 entity: ``--big-checks`` EU AI Act checks with ``--big-findings`` findings
-over 130 controls (the 126 of the catalog plus 4 outside it), with a
+over ``--big-controls`` controls (those of the catalog, then controls
+outside it named ``X.1``, ``X.2`` and so on, at least 4), with a
 realistic status mix and a share of checks that share their instant with
 the previous one. The other checks are spread over the other entities and
 the five regulations, with ``--background-findings`` findings each.
@@ -37,7 +38,8 @@ TENANT_SLUG = "bench"
 TENANT_TIME_ZONE = "Europe/Berlin"
 BIG_ENTITY_NAME = "Big entity"
 BIG_REGULATION = "EU_AI_ACT"
-EXTRA_CONTROLS = ["X.1", "X.2", "X.3", "X.4"]
+# Controls outside the catalog that the big entity always has evidence for.
+MIN_EXTRA_CONTROLS = 4
 # Share of checks that reuse the previous check's instant, so reports meet ties on time.
 TIE_RATE = 0.1
 STATUS_WEIGHTS = {"pass": 70, "fail": 15, "not_assessed": 8, "not_applicable": 7}
@@ -103,6 +105,12 @@ def parse_args(argv):
     )
     parser.add_argument("--big-checks", type=int, default=50_000)
     parser.add_argument("--big-findings", type=int, default=500_000)
+    parser.add_argument(
+        "--big-controls",
+        type=int,
+        default=130,
+        help="controls of the big entity, padded with controls outside the catalog (default 130)",
+    )
     parser.add_argument(
         "--background-findings", type=int, default=1, help="findings per other check (default 1)"
     )
@@ -256,8 +264,9 @@ def new_finding(check_id, tenant, entity, regulation, created_at, control_id, st
 
 
 def generate_big_entity(rng, tenant, entity, catalog, start, span_seconds, args):
-    """Return ``(checks, findings)`` of the big entity: about 130 controls, ties on time."""
-    controls = [*catalog[BIG_REGULATION], *EXTRA_CONTROLS]
+    """Return ``(checks, findings)`` of the big entity over ``--big-controls`` controls."""
+    extra = max(MIN_EXTRA_CONTROLS, args.big_controls - len(catalog[BIG_REGULATION]))
+    controls = [*catalog[BIG_REGULATION], *(f"X.{number}" for number in range(1, extra + 1))]
     severity_of = {control_id: weighted(rng, SEVERITY_WEIGHTS) for control_id in controls}
     per_check = split_evenly(args.big_findings, args.big_checks)
 

@@ -30,7 +30,8 @@ from compliance.keys.models import ApiKey
 from compliance.reports.models import Report
 from compliance.reports.services import request_report
 from compliance.tenancy.models import Membership, Role
-from compliance.tenancy.scope import UNLIMITED, AccessScope, membership_scope
+from compliance.tenancy.scope import UNLIMITED, AccessScope, attach_scope, membership_scope
+from compliance.web.posture import entity_trends
 from tests.conftest import MEMBER_PASSWORD, assert_status, make_check
 from tests.test_tenant_isolation import PROBES, ROUTES, body_text
 
@@ -416,3 +417,27 @@ def test_pages_show_scoped_regulations_only(world, auditor_clients):
         assert "SOC 2" in body, path
         assert "HIPAA Security Rule" not in body, path
         assert "ISO/IEC 27001" not in body, path
+
+
+@pytest.mark.django_db
+def test_entity_trends_stay_within_period(tenant, entity):
+    # Fixed days, so that February lies whole inside the last 60-day bucket and
+    # before the scope's first day: the rollups read such a month from its month row.
+    today = dt.date(2026, 3, 20)
+    start = dt.date(2026, 3, 10)
+    fail, passed, high = FindingStatus.FAIL, FindingStatus.PASS, Severity.HIGH
+    make_check(entity, "SOC2", at_noon(tenant, dt.date(2026, 1, 5)), [("CC6.1", fail, high)])
+    make_check(entity, "SOC2", at_noon(tenant, dt.date(2026, 2, 5)), [("CC7.1", fail, high)])
+    make_check(entity, "SOC2", at_noon(tenant, dt.date(2026, 3, 17)), [("CC6.1", passed, high)])
+    entity.tenant = attach_scope(tenant, AccessScope(start=start))
+
+    for bucket_days in (7, 30, 60):
+        trends = entity_trends(entity, today, window_days=180, bucket_days=bucket_days)
+
+        points = trends["SOC2"]["points"]
+        before = [point for point in points if dt.date.fromisoformat(point["end"]) < start]
+        assert before, f"no {bucket_days}-day bucket lies before the scope's first day"
+        for point in before:
+            assert point["score"] is None, point
+            assert point["checks"] == 0, point
+        assert points[-1]["score"] == 100, points[-1]

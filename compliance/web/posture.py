@@ -14,7 +14,7 @@ the latest statuses, the trend and the changes of the last week agree.
 import datetime as dt
 import logging
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db.models import OuterRef, Subquery
 
@@ -35,7 +35,7 @@ from compliance.reports.aggregation import (
     compliance_score,
     period_bounds,
 )
-from compliance.tenancy.scope import visible_regulations
+from compliance.tenancy.scope import scope_of, visible_regulations
 
 logger = logging.getLogger(__name__)
 
@@ -361,19 +361,48 @@ def entity_trends(entity, today, *, window_days, bucket_days):
     bucket_ends = [last for _, last in day_ranges]
     granularity = GRANULARITY_BY_DAYS.get(bucket_days, "period")
 
+    # The rollups are read with raw SQL, which for_tenant does not reach, so the
+    # caller's access scope is applied here: no rows before its first day, none
+    # of its other regulations, and no state whose latest row is after its last day.
+    scope = scope_of(entity.tenant)
+    first_day = max(start, scope.start) if scope.start else start
+    last_day = min(today, scope.end) if scope.end else today
+
     check_days = defaultdict(Counter)
     check_rows = DailyCheckRollup.objects.filter(
-        tenant=entity.tenant, entity=entity, day__gte=start, day__lte=today
+        tenant=entity.tenant, entity=entity, day__gte=first_day, day__lte=last_day
     ).values_list("regulation", "day", *CheckStatus.values)
     for regulation, day, *counts in check_rows:
         check_days[regulation][day] += sum(counts)
 
     trends = {}
     for regulation in Regulation:
-        states = bucket_states(entity.tenant, entity, regulation.value, start, bucket_ends)
+        states = []
+        if scope.allows_regulation(regulation) and first_day <= last_day:
+            states = scoped_bucket_states(entity, regulation, first_day, last_day, bucket_ends)
         points = trend_points(states, day_ranges, check_days[regulation.value])
         trends[regulation.value] = {"granularity": granularity, "points": points}
     return trends
+
+
+def scoped_bucket_states(entity, regulation, first_day, last_day, bucket_ends):
+    """Return ``bucket_states`` of the days from ``first_day`` to ``last_day`` only.
+
+    Buckets that end before ``first_day`` are left out of the query, because
+    a whole month inside such a bucket would be read from its month row,
+    days before ``first_day`` included. Their indices stay those of
+    ``bucket_ends``.
+    """
+    skipped = sum(1 for end in bucket_ends if end < first_day)
+    kept_ends = bucket_ends[skipped:]
+    states = bucket_states(entity.tenant, entity, regulation.value, first_day, kept_ends)
+    # NOTE: a bucket that spans ``last_day`` loses a control whose latest row in
+    # it is after that day, even when an earlier row of it lies inside.
+    return [
+        replace(state, bucket=state.bucket + skipped)
+        for state in states
+        if state.last_day <= last_day
+    ]
 
 
 def trend_points(states, day_ranges, check_days):

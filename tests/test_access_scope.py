@@ -31,7 +31,7 @@ from compliance.reports.models import Report
 from compliance.reports.services import request_report
 from compliance.tenancy.models import Membership, Role
 from compliance.tenancy.scope import UNLIMITED, AccessScope, attach_scope, membership_scope
-from compliance.web.posture import entity_trends
+from compliance.web.posture import entity_trends, latest_findings
 from tests.conftest import MEMBER_PASSWORD, assert_status, make_check
 from tests.test_tenant_isolation import PROBES, ROUTES, body_text
 
@@ -441,3 +441,22 @@ def test_entity_trends_stay_within_period(tenant, entity):
             assert point["score"] is None, point
             assert point["checks"] == 0, point
         assert points[-1]["score"] == 100, points[-1]
+
+
+@pytest.mark.django_db
+def test_open_findings_stay_within_period(tenant, entity):
+    high = Severity.HIGH
+    make_check(
+        entity,
+        "SOC2",
+        at_noon(tenant, dt.date(2026, 1, 5)),
+        [("CC6.1", FindingStatus.FAIL, high), ("CC7.1", FindingStatus.FAIL, high)],
+    )
+    make_check(
+        entity, "SOC2", at_noon(tenant, dt.date(2026, 3, 17)), [("CC6.1", FindingStatus.PASS, high)]
+    )
+    entity.tenant = attach_scope(tenant, AccessScope(end=dt.date(2026, 2, 28)))
+
+    latest = {finding.control_id: finding.status for finding in latest_findings(entity)}
+
+    assert latest == {"CC6.1": FindingStatus.FAIL, "CC7.1": FindingStatus.FAIL}

@@ -478,10 +478,14 @@ def latest_findings(entity):
     month rollup of a control names that finding, ranked at one instant as
     reports rank findings, so no query scans the entity's findings.
     """
-    months = (
-        MonthlyControlRollup.objects.filter(tenant=entity.tenant, entity=entity)
-        .order_by("regulation", "control_id", "-month")
-        .values_list("regulation", "control_id", "latest_finding_id")
+    months = MonthlyControlRollup.objects.filter(tenant=entity.tenant, entity=entity)
+    scope_end = scope_of(entity.tenant).end
+    if scope_end is not None:
+        # NOTE: a month whose latest row is after the scope's last day is skipped
+        # whole, so the control shows its finding of an earlier month, if any.
+        months = months.filter(last_day__lte=scope_end)
+    months = months.order_by("regulation", "control_id", "-month").values_list(
+        "regulation", "control_id", "latest_finding_id"
     )
     latest_ids = {}
     for regulation, control_id, finding_id in months:

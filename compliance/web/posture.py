@@ -362,8 +362,8 @@ def entity_trends(entity, today, *, window_days, bucket_days):
     granularity = GRANULARITY_BY_DAYS.get(bucket_days, "period")
 
     # The rollups are read with raw SQL, which for_tenant does not reach, so the
-    # caller's access scope is applied here: no rows before its first day, none
-    # of its other regulations, and no state whose latest row is after its last day.
+    # caller's access scope is applied here. Rows before its first day and rows of
+    # other regulations are not read, and states after its last day are dropped.
     scope = scope_of(entity.tenant)
     first_day = max(start, scope.start) if scope.start else start
     last_day = min(today, scope.end) if scope.end else today

@@ -21,6 +21,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -37,6 +38,9 @@ BENCH_USERNAME = "bench-pages-admin"
 PAGE_SIZE = 25
 DEEP_OFFSET = 100_000
 BUDGET_MS = 200.0
+# Django runs ``QuerySet.iterator()`` on PostgreSQL through a server-side cursor,
+# so the captured statement is the query behind a ``DECLARE``.
+SERVER_CURSOR_PREFIX = re.compile(r'^DECLARE\s+"[^"]+"\s.*?\sCURSOR\s.*?\bFOR\s+', re.S)
 
 
 def parse_args(argv):
@@ -142,8 +146,10 @@ def select_statements(client, url):
 
     with CaptureQueriesContext(connection) as captured:
         fetch(client, url)
-    statements = [query["sql"] for query in captured.captured_queries]
-    return len(statements), [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+    statements = [
+        SERVER_CURSOR_PREFIX.sub("", query["sql"].lstrip()) for query in captured.captured_queries
+    ]
+    return len(statements), [sql for sql in statements if sql.upper().startswith("SELECT")]
 
 
 def run_bare(sql):

@@ -23,12 +23,13 @@ Rules, applied in this order:
   finding, in whole seconds. The summary gives the median over the
   remediated controls, rounded half up to whole seconds.
 
-The numbers come from the daily rollups (``compliance.checks.rollups``),
-not from the findings (the failing runs excepted, which are a few index
-seeks per control): one row per control and local day keeps that day's
-latest finding under the ranking above, so the latest day row of a control
-in a period contains the period's latest finding. The cost of a report grows
-with the days and controls of its period, not with the number of checks.
+The numbers come from the rollups (``compliance.checks.rollups``), not from
+the findings. One row per control and local day keeps that day's latest
+finding under the ranking above, so the latest day row of a control in a
+period contains the period's latest finding, and one row per control and
+month folds the month's day rows. Only the failing runs read findings, with
+a few index seeks per control. The cost of a report grows with the controls
+and trend buckets of its period, not with the number of checks.
 """
 
 import datetime as dt

@@ -26,9 +26,11 @@ from pyhanko_certvalidator import ValidationContext
 from compliance.audit.models import AuditAction, AuditEvent
 from compliance.reports import pdf as report_pdf
 from compliance.reports import signing
+from compliance.tenancy.models import Role
 from tests import test_report_pdf_filing as filing
 from tests.test_report_pdf import build_history, make_report
 from tests.test_report_pdf_filing import add_mixed_sources, clinic, media_root  # noqa: F401
+from tests.test_web_verify import NO_MATCH, page_text, upload
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -223,6 +225,17 @@ class TestSignedPdf:
 
         assert response.status_code == 200
         assert response.json()["pdf_sha256"] == hashlib.sha256(pdf_bytes).hexdigest()
+
+    def test_verify_page_matches_signed_file(self, signed, client, login_as):
+        report, pdf_bytes = signed
+        login_as(Role.AUDITOR, member_of=report.tenant)
+
+        matched = upload(client, pdf_bytes)
+        unsigned = upload(client, report_pdf.render_pdf(report))
+
+        assert report.public_id in page_text(matched)
+        assert NO_MATCH not in page_text(matched)
+        assert NO_MATCH in page_text(unsigned)
 
 
 class TestSignedPdfA(filing.TestPdfA):

@@ -17,7 +17,14 @@ def fold_days_into_months(apps, schema_editor):
     month_model = apps.get_model("checks", "MonthlyControlRollup")
     rows = day_model.objects.order_by("tenant_id", "entity_id", "regulation", "control_id", "day")
     months = {}
+    group = None
     for day_row in rows.iterator(chunk_size=BACKFILL_BATCH_SIZE):
+        # Rows arrive grouped by control, so the months of earlier controls are complete.
+        row_group = (day_row.tenant_id, day_row.entity_id, day_row.regulation, day_row.control_id)
+        if row_group != group and len(months) >= BACKFILL_BATCH_SIZE:
+            month_model.objects.bulk_create(months.values())
+            months = {}
+        group = row_group
         key = (
             day_row.tenant_id,
             day_row.entity_id,

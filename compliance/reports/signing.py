@@ -22,16 +22,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from asn1crypto import keys as asn1_keys
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from django.conf import settings
 from django.core import checks
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign import fields, signers
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 logger = logging.getLogger(__name__)
 
@@ -168,21 +163,33 @@ def configured_material():
     )
 
 
-class MetadataPreservingWriter(IncrementalPdfFileWriter):
-    """An incremental writer that leaves the document information and XMP metadata as they are.
+@functools.cache
+def metadata_preserving_writer_class():
+    """Return an incremental writer that leaves the document information and XMP as they are.
 
     pyHanko 0.38 otherwise appends itself to ``/Producer``, sets
     ``/ModDate`` and rewrites the XMP stream, so the information dictionary
-    and the XMP packet would disagree, which PDF/A forbids.
+    and the XMP packet would disagree, which PDF/A forbids. pyHanko is
+    imported here, on the first signature, because importing it takes about
+    0.3 s and most deployments never sign.
     NOTE: this overrides a private method of the pinned pyHanko version.
     """
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-    def _update_meta(self):
-        return None
+    class MetadataPreservingWriter(IncrementalPdfFileWriter):
+        def _update_meta(self):
+            return None
+
+    return MetadataPreservingWriter
 
 
 def sign_pdf(pdf, material, *, reason):
     """Return ``pdf`` with an invisible PAdES B-B signature appended as an incremental update."""
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.sign import fields, signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
     signer = signers.SimpleSigner(
         signing_cert=asn1_x509.Certificate.load(
             material.certificate.public_bytes(serialization.Encoding.DER)
@@ -207,7 +214,7 @@ def sign_pdf(pdf, material, *, reason):
         subfilter=fields.SigSeedSubFilter.PADES,
         reason=reason,
     )
-    writer = MetadataPreservingWriter(io.BytesIO(pdf))
+    writer = metadata_preserving_writer_class()(io.BytesIO(pdf))
     output = signers.sign_pdf(
         writer,
         metadata,

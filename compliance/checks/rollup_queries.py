@@ -285,11 +285,16 @@ def failure_runs(tenant, entity, regulation, lower, upper, control_ids):
     LIMIT 1`` on ``finding_control_status_idx``, so the statement reads a few
     index entries per control, however many findings the period has. A pass
     at the same instant as a fail does not end a run, because the report
-    ranks the fail first.
+    ranks the fail first. That test is a ``COUNT`` rather than ``NOT
+    EXISTS``, because PostgreSQL 15 turned ``NOT EXISTS`` into an anti join
+    that read every failing finding of the control.
     """
     control_ids = list(control_ids)
     if not control_ids:
         return {}
+    # PostgreSQL would inline the CTEs and evaluate each control's latest failure
+    # once per reference. SQLite before 3.35 does not know the keyword.
+    materialized = "MATERIALIZED" if connection.vendor == "postgresql" else ""
     findings, column = _names(Finding)
     scope = f"{column['tenant']} = %s AND {column['entity']} = %s AND {column['regulation']} = %s"
     observed_at = column["observed_at"]
@@ -297,7 +302,7 @@ def failure_runs(tenant, entity, regulation, lower, upper, control_ids):
     values = ", ".join(["(%s)"] * len(control_ids))
     sql = f"""
         WITH controls(control_id) AS (VALUES {values}),
-        failed AS (
+        failed AS {materialized} (
             SELECT c.control_id, (
                 SELECT f.{observed_at} FROM {findings} f
                 WHERE {_prefixed(scope, "f")} AND f.{column["control_id"]} = c.control_id
@@ -307,7 +312,7 @@ def failure_runs(tenant, entity, regulation, lower, upper, control_ids):
             ) AS last_failed_at
             FROM controls c
         ),
-        bounded AS (
+        bounded AS {materialized} (
             SELECT d.control_id, d.last_failed_at, (
                 SELECT f.{observed_at} FROM {findings} f
                 WHERE {_prefixed(scope, "f")} AND f.{column["control_id"]} = d.control_id
@@ -319,11 +324,11 @@ def failure_runs(tenant, entity, regulation, lower, upper, control_ids):
                 WHERE {_prefixed(scope, "f")} AND f.{column["control_id"]} = d.control_id
                   AND f.{column["status"]} = %s
                   AND f.{observed_at} >= %s AND f.{observed_at} < d.last_failed_at
-                  AND NOT EXISTS (
-                      SELECT 1 FROM {findings} g
+                  AND (
+                      SELECT COUNT(*) FROM {findings} g
                       WHERE {_prefixed(scope, "g")} AND g.{column["control_id"]} = d.control_id
                         AND g.{column["status"]} = %s AND g.{observed_at} = f.{observed_at}
-                  )
+                  ) = 0
                 ORDER BY f.{observed_at} DESC LIMIT 1
             ) AS passed_before
             FROM failed d

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.urls import reverse
 from pypdf import PdfReader
 
+from compliance.catalog.loader import CATALOG_VERSION
 from compliance.catalog.models import Severity
 from compliance.checks.models import Check, CheckSource, FindingStatus
 from compliance.checks.rollups import record_rollups
@@ -70,7 +71,7 @@ def add_bare_check(entity, when, source, *, source_name="", rule_set_version="",
         regulation=regulation or REGULATION,
         source=source,
         source_name=source_name,
-        catalog_version="2026.12" if source == CheckSource.AUTOMATED else "",
+        catalog_version=CATALOG_VERSION if source == CheckSource.AUTOMATED else "",
         rule_set_version=rule_set_version,
         status="passed",
         created_at=when,
@@ -171,7 +172,7 @@ class TestMethodologyAppendix:
 
         text = appendix_text(pdf_bytes)
 
-        assert "version 2026.12 of the ISO/IEC 27001:2022 control catalog" in text
+        assert f"version {CATALOG_VERSION} of the ISO/IEC 27001:2022 control catalog" in text
         assert "rules-a" in text
         assert "rules-b" in text
         assert "rules-old" not in text, "a check before the period is not listed"

@@ -43,7 +43,7 @@ from compliance.checks.importers.oscal import PROJECT_NAMESPACE
 from compliance.checks.models import FindingStatus
 from compliance.reports.aggregation import isoformat_z, period_bounds
 
-OSCAL_VERSION = "1.1.3"
+OSCAL_VERSION = "1.2.3"
 MEDIA_TYPE = "application/json"
 OSCAL_NAMESPACE = PROJECT_NAMESPACE
 UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, OSCAL_NAMESPACE)

@@ -42,6 +42,7 @@ class AuditAction(models.TextChoices):
     EXPORT_DOWNLOADED = "export_downloaded", "Export downloaded"
     PDF_VERIFIED = "pdf_verified", "PDF verified"
     PDF_RENDERED = "pdf_rendered", "PDF rendered"
+    PAGE_VIEWED = "page_viewed", "Page viewed"
     MEMBER_ADDED = "member_added", "Member added"
     MEMBER_ROLE_CHANGED = "member_role_changed", "Member role changed"
     MEMBER_REMOVED = "member_removed", "Member removed"

@@ -12,6 +12,8 @@ from django.contrib.auth.mixins import AccessMixin
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, render
 
+from compliance.audit.models import AuditAction
+from compliance.audit.services import record_request_event
 from compliance.tenancy.models import Membership, Role
 from compliance.tenancy.scope import attach_scope, membership_scope
 
@@ -74,6 +76,24 @@ def get_for_tenant(request, queryset, **lookup):
     return found
 
 
+def record_page_view(request, response):
+    """Record a page an auditor read: a successful GET or HEAD, full page or fragment.
+
+    Downloads are recorded by their own views, with what was downloaded.
+    """
+    if request.method not in ("GET", "HEAD") or response.status_code != 200:
+        return
+    if response.get("Content-Disposition", "").startswith("attachment"):
+        return
+    record_request_event(
+        request,
+        AuditAction.PAGE_VIEWED,
+        target_type="page",
+        target_id=request.path[:64],
+        details={"path": request.path, "query": request.GET.urlencode()[:1000]},
+    )
+
+
 class TenantRoleMixin(AccessMixin):
     """Require a logged-in member of a tenant whose role includes ``required_role``.
 
@@ -102,10 +122,10 @@ class TenantRoleMixin(AccessMixin):
         if not Role.allows(membership.role, self.required_role):
             return self.reject_role(request, membership)
 
-        # TODO: page views are not in the audit trail yet, because no audit action
-        # fits them; downloads are recorded by their views. Recording an auditor's
-        # views here needs a "page_viewed" action and its audit migration.
-        return super().dispatch(request, *args, **kwargs)
+        response = super().dispatch(request, *args, **kwargs)
+        if membership.role == Role.AUDITOR:
+            record_page_view(request, response)
+        return response
 
     def reject_role(self, request, membership):
         logger.info(

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from compliance.audit.models import AuditAction, AuditEvent
+from compliance.catalog.models import Control
 from compliance.checks.models import Check, Finding
 from compliance.tenancy.models import Role
 from tests.conftest import Api, assert_status
@@ -90,6 +91,37 @@ class TestJsonDocument:
 
         assert_status(response, 400)
         assert field in response.json()["details"]
+        assert Check.objects.count() == 0
+
+    def test_accepts_own_control(self, api, tenant, entity):
+        Control.objects.create(
+            tenant=tenant, regulation="SOC2", control_id="CC9.4", title="Model cards"
+        )
+        body = document(entity)
+        body["findings"].append(
+            {"control_id": "cc_9_4", "status": "fail", "severity": "low", "title": "No card"}
+        )
+
+        response = api.post("/v1/compliance/results", json=body)
+
+        assert_status(response, 201)
+        [check] = response.json()["checks"]
+        assert "CC9.4" in {finding["control_id"] for finding in check["findings"]}
+
+    def test_rejects_other_tenant_control(self, api, other_tenant, entity):
+        Control.objects.create(
+            tenant=other_tenant, regulation="SOC2", control_id="CC9.4", title="Model cards"
+        )
+        body = document(entity)
+        body["findings"].append(
+            {"control_id": "CC9.4", "status": "fail", "severity": "low", "title": "No card"}
+        )
+
+        response = api.post("/v1/compliance/results", json=body)
+
+        assert_status(response, 400)
+        [message] = response.json()["details"]["findings[2].control_id"]
+        assert "not one of your own controls" in message
         assert Check.objects.count() == 0
 
     def test_bad_status_names_the_finding(self, api, entity):

@@ -30,8 +30,8 @@ from compliance.api.serializers import (
     StrictUUIDField,
     check_items,
 )
-from compliance.catalog.canonical import canonical_control_id
-from compliance.catalog.models import Regulation, Severity
+from compliance.catalog.canonical import canonical_control_id, canonical_form
+from compliance.catalog.models import Control, Regulation, Severity
 from compliance.checks.importers import (
     IMPORTERS,
     ImportFileError,
@@ -84,17 +84,41 @@ class ResultsInputSerializer(StrictFieldsMixin, serializers.Serializer):
         return value
 
     def validate(self, attrs):
+        own_ids = own_control_ids(self.context["tenant"], attrs["regulation"])
         errors = {}
         for index, finding in enumerate(attrs["findings"]):
             try:
-                finding["control_id"] = canonical_control_id(
-                    attrs["regulation"], finding["control_id"]
+                finding["control_id"] = known_control_id(
+                    attrs["regulation"], finding["control_id"], own_ids
                 )
             except ValueError as exc:
                 errors[f"findings[{index}].control_id"] = [str(exc)]
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+
+def own_control_ids(tenant, regulation):
+    """Return the IDs of the tenant's own controls of ``regulation``, in one query."""
+    return frozenset(
+        Control.objects.filter(tenant=tenant, regulation=regulation).values_list(
+            "control_id", flat=True
+        )
+    )
+
+
+def known_control_id(regulation, raw, own_ids):
+    """Return the canonical spelling of a shipped control or of one in ``own_ids``.
+
+    Raises ``ValueError`` naming the ID when it is malformed or names no such control.
+    """
+    try:
+        return canonical_control_id(regulation, raw)
+    except ValueError as shipped_error:
+        canonical = canonical_form(regulation, raw)
+        if canonical in own_ids:
+            return canonical
+        raise ValueError(f"{shipped_error} It is not one of your own controls either.") from None
 
 
 class UploadInputSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -217,7 +241,7 @@ class ResultsIngestionView(APIView):
         return self.ingest_document(request)
 
     def ingest_document(self, request):
-        serializer = ResultsInputSerializer(data=request.data)
+        serializer = ResultsInputSerializer(data=request.data, context={"tenant": request.tenant})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
 

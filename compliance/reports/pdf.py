@@ -33,7 +33,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse, path2url
 
 from compliance.audit.models import AuditAction
 from compliance.audit.services import origin_request_id, record_event
-from compliance.catalog.models import Control, Regulation, Severity
+from compliance.catalog.models import Control, Regulation, Requirement, Severity
 from compliance.checks.models import Check, CheckSource, CheckStatus, FindingStatus
 from compliance.inventory.models import EntityType
 from compliance.reports.aggregation import STATUS_PRECEDENCE, isoformat_z, period_bounds
@@ -329,7 +329,7 @@ def pdf_context(report):
             height=CHART_HEIGHT,
             id_prefix="pdf-trend",
         ),
-        "finding_rows": [_finding_row(entry, zone) for entry in report.findings or []],
+        "finding_rows": _finding_rows(report, zone),
         "remediation_summary": remediation_summary_text(summary),
         "missing_controls": _missing_controls(report, summary),
         "methodology": methodology_context(report, summary, checks),
@@ -541,9 +541,32 @@ def _severity_rows(summary):
     ]
 
 
-def _finding_row(entry, zone):
+def _finding_rows(report, zone):
+    requirements = _requirement_labels(report, [e.get("control_id") for e in report.findings or []])
+    return [_finding_row(entry, zone, requirements) for entry in report.findings or []]
+
+
+def _requirement_labels(report, control_ids):
+    """Return ``{control ID: "Required" or "Addressable"}`` for the HIPAA controls that carry one.
+
+    The marks come from the catalog at render time, like the titles of the
+    controls without evidence, so they are not covered by the report digest.
+    """
+    if report.regulation != Regulation.HIPAA:
+        return {}
+    rows = (
+        Control.objects.visible_to(report.tenant_id)
+        .filter(regulation=report.regulation, control_id__in=control_ids)
+        .exclude(requirement="")
+        .values_list("control_id", "requirement")
+    )
+    return {control_id: Requirement(value).label for control_id, value in rows}
+
+
+def _finding_row(entry, zone, requirements):
     return {
         "control_id": entry.get("control_id", ""),
+        "requirement": requirements.get(entry.get("control_id"), ""),
         "control_title": entry.get("control_title", ""),
         "badge": _badge(entry.get("status"), _label(FindingStatus, entry.get("status"))),
         "severity": _label(Severity, entry.get("severity")),
@@ -562,8 +585,13 @@ def _missing_controls(report, summary):
         .filter(regulation=report.regulation, control_id__in=control_ids)
         .values_list("control_id", "title")
     )
+    requirements = _requirement_labels(report, control_ids)
     return [
-        {"control_id": control_id, "title": titles.get(control_id, "")}
+        {
+            "control_id": control_id,
+            "title": titles.get(control_id, ""),
+            "requirement": requirements.get(control_id, ""),
+        }
         for control_id in control_ids
     ]
 

@@ -269,6 +269,19 @@ elif TASKS_BACKEND == "rq":
 else:
     raise ImproperlyConfigured(f"TASKS_BACKEND must be db or rq, got {TASKS_BACKEND!r}.")
 
+# The cache that stores the API rate-limit and login-failure counters. Without
+# CACHE_URL each server process keeps its own counts in local memory; a Redis
+# URL shares them between processes, so a limit applies across the deployment.
+CACHE_URL = os.environ.get("CACHE_URL", "").strip()
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
+elif CACHE_URL:
+    raise ImproperlyConfigured(
+        f"CACHE_URL must be a redis://, rediss:// or unix:// URL, got {CACHE_URL!r}."
+    )
+
 # The largest JSON request body the API accepts, and the largest uploaded
 # scanner file, in bytes.
 API_MAX_JSON_BYTES = 1024 * 1024

@@ -86,3 +86,10 @@ def test_malformed_integer_rejected():
 
     assert result.returncode != 0
     assert "SECURE_HSTS_SECONDS must be an integer" in result.stderr
+
+
+def test_cache_url_must_be_redis():
+    result = run_check(COMPLIANCE_DEMO="1", CACHE_URL="memcached://127.0.0.1:11211")
+
+    assert result.returncode != 0
+    assert "CACHE_URL must be a redis://" in result.stderr

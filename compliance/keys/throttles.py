@@ -1,7 +1,7 @@
 """Rate limits of the API, per API key or per bearer-token subject.
 
-The counters live in Django's default cache. With the local-memory cache
-each server process counts on its own.
+The counters live in Django's default cache: a shared Redis cache when
+``CACHE_URL`` is set, else each server process's local memory.
 """
 
 import math
@@ -9,9 +9,8 @@ import math
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
-# NOTE: with several server processes and the default local-memory cache, a
-# client gets the rate once per process. Configure a shared cache (CACHES)
-# for an exact limit.
+# NOTE: without CACHE_URL, a client of several server processes gets the rate
+# once per process.
 DEFAULT_API_RATE_LIMIT = "600/minute"
 
 

@@ -11,8 +11,8 @@ from compliance.catalog.models import Severity
 from compliance.checks.models import FindingStatus
 from compliance.inventory.models import Entity, EntityType
 from compliance.reports.services import request_report
-from compliance.tenancy.models import Role
-from compliance.web.posture import Observation, Replay, outranks
+from compliance.tenancy.models import Membership, Role
+from compliance.web.posture import DayStatuses
 from compliance.web.sparkline import sparkline_svg
 from tests.conftest import make_check
 
@@ -230,16 +230,21 @@ def test_overview_has_no_inline_styles_or_scripts(client, login_as, posture_data
     assert not re.search(r'<script(?![^>]*\ssrc="/static/)', html), "inline script"
 
 
-def test_overview_query_count(client, login_as, posture_data, django_assert_max_num_queries):
+# Session, user and membership; the posture statement; the named entities; the
+# recent checks; the recent reports; and the audit event of an auditor's page read.
+OVERVIEW_QUERIES = 8
+
+
+def test_overview_query_count(client, login_as, posture_data, django_assert_num_queries):
     login_as(Role.AUDITOR)
 
-    with django_assert_max_num_queries(7):
+    with django_assert_num_queries(OVERVIEW_QUERIES):
         response = client.get(URL)
 
     assert response.status_code == 200
 
 
-def test_overview_query_count_stays_flat(client, login_as, tenant, django_assert_max_num_queries):
+def test_overview_query_count_stays_flat(client, login_as, tenant, django_assert_num_queries):
     now = timezone.now()
     for index in range(12):
         extra = Entity.objects.create(
@@ -249,64 +254,130 @@ def test_overview_query_count_stays_flat(client, login_as, tenant, django_assert
         make_check(extra, "SOC2", now - dt.timedelta(days=1), [("CC6.1", FAIL, Severity.HIGH)])
     login_as(Role.AUDITOR)
 
-    with django_assert_max_num_queries(7):
+    with django_assert_num_queries(OVERVIEW_QUERIES):
         response = client.get(URL)
 
     assert len(response.context["changes"]) == 12
     assert len(response.context["at_risk"]) == 5
 
 
-def observation(status, severity="low", second=0, control="CC1.1"):
-    return Observation(
-        regulation="SOC2",
-        entity_id=1,
-        control_id=control,
-        observed_at=dt.datetime(2026, 3, 2, 10, 0, second, tzinfo=dt.UTC),
-        status=status,
-        severity=severity,
-        check_id=None,
-    )
+def at_noon(tenant, days_ago):
+    """Return noon in the tenant's zone, ``days_ago`` local days before today."""
+    day = tenant.today() - dt.timedelta(days=days_ago)
+    return dt.datetime.combine(day, dt.time(12), tzinfo=tenant.zone)
 
 
-def test_outranks_prefers_failure_at_same_instant():
-    assert not outranks(observation(PASS), observation(FAIL))
-    assert outranks(observation(FAIL), observation(PASS))
+def change_rows(response):
+    return [
+        (change.after.control_id, change.before, change.after.status)
+        for _, change in response.context["changes"]
+    ]
 
 
-def test_outranks_prefers_later_instant():
-    assert outranks(observation(PASS, second=1), observation(FAIL))
+def test_overview_counts_day_latest_status(client, login_as, tenant, entity):
+    make_check(entity, "SOC2", at_noon(tenant, 3), [("CC6.1", FAIL, Severity.HIGH)])
+    later = at_noon(tenant, 3) + dt.timedelta(hours=2)
+    make_check(entity, "SOC2", later, [("CC6.1", PASS, Severity.HIGH)])
+    login_as(Role.AUDITOR)
+
+    response = client.get(URL)
+
+    soc2 = cards(response)["SOC2"]
+    assert soc2.passing == 1
+    assert soc2.failing == 0
+    assert soc2.trend["points"][-4]["score"] == 100.0
+    assert soc2.trend["points"][-5]["score"] is None
 
 
-def test_outranks_prefers_higher_severity_at_same_instant():
-    assert not outranks(observation(FAIL, "low"), observation(FAIL, "high"))
-    assert outranks(observation(FAIL, "critical"), observation(FAIL, "high"))
+def test_overview_ranks_failure_first_at_same_instant(client, login_as, tenant, entity):
+    when = at_noon(tenant, 2)
+    make_check(entity, "SOC2", when, [("CC6.1", PASS, Severity.HIGH)])
+    make_check(entity, "SOC2", when, [("CC6.1", FAIL, Severity.HIGH)])
+    make_check(entity, "SOC2", when, [("CC6.1", PASS, Severity.HIGH)])
+    login_as(Role.AUDITOR)
+
+    soc2 = cards(client.get(URL))["SOC2"]
+
+    assert soc2.failing == 1
+    assert soc2.passing == 0
 
 
-def test_replay_counts_latest_status_once():
-    replay = Replay(
-        [
-            observation(FAIL),
-            observation(PASS, second=1),
-            observation(PASS, control="CC6.1"),
-        ]
-    )
+def test_overview_trend_carries_status_forward(client, login_as, tenant, entity):
+    make_check(entity, "SOC2", at_noon(tenant, 20), [("CC6.1", PASS, Severity.HIGH)])
+    make_check(entity, "SOC2", at_noon(tenant, 10), [("CC6.1", FAIL, Severity.HIGH)])
+    login_as(Role.AUDITOR)
 
-    replay.advance(dt.datetime(2026, 3, 3, tzinfo=dt.UTC))
+    points = cards(client.get(URL))["SOC2"].trend["points"]
 
-    assert replay.counts["SOC2"][PASS] == 2
-    assert replay.counts["SOC2"][FAIL] == 0
-    assert replay.score("SOC2") == 100.0
+    scores = [point["score"] for point in points]
+    assert scores[:9] == [None] * 9
+    assert scores[9:19] == [100.0] * 10
+    assert scores[19:] == [0.0] * 11
+    assert [point["failing_controls"] for point in points][19:] == [1] * 11
 
 
-def test_replay_snapshot_before_instant():
-    replay = Replay(
-        [observation(FAIL), observation(PASS, second=30)],
-        snapshot_at=dt.datetime(2026, 3, 2, 10, 0, 10, tzinfo=dt.UTC),
-    )
+def test_overview_changes_compare_end_of_day(client, login_as, tenant, entity):
+    """A change is measured from the end of the local day seven days ago, not an instant."""
+    make_check(entity, "SOC2", at_noon(tenant, 7), [("CC6.1", PASS, Severity.HIGH)])
+    make_check(entity, "SOC2", at_noon(tenant, 6), [("CC6.1", FAIL, Severity.HIGH)])
+    make_check(entity, "SOC2", at_noon(tenant, 8), [("CC7.1", PASS, Severity.HIGH)])
+    make_check(entity, "SOC2", at_noon(tenant, 7), [("CC7.1", FAIL, Severity.HIGH)])
+    make_check(entity, "SOC2", at_noon(tenant, 1), [("CC7.1", FAIL, Severity.HIGH)])
+    login_as(Role.AUDITOR)
 
-    replay.advance(dt.datetime(2026, 3, 3, tzinfo=dt.UTC))
+    response = client.get(URL)
 
-    assert replay.statuses_at_snapshot() == {("SOC2", 1, "CC1.1"): FAIL}
+    assert change_rows(response) == [("CC6.1", "pass", "fail")]
+
+
+def test_overview_ignores_flip_and_recovery_within_week(client, login_as, tenant, entity):
+    make_check(entity, "SOC2", at_noon(tenant, 12), [("CC6.1", PASS, Severity.HIGH)])
+    make_check(entity, "SOC2", at_noon(tenant, 4), [("CC6.1", FAIL, Severity.HIGH)])
+    make_check(entity, "SOC2", at_noon(tenant, 2), [("CC6.1", PASS, Severity.HIGH)])
+    make_check(entity, "SOC2", at_noon(tenant, 3), [("CC8.1", FAIL, Severity.HIGH)])
+    login_as(Role.AUDITOR)
+
+    response = client.get(URL)
+
+    assert change_rows(response) == []
+    assert response.context["changes_total"] == 0
+
+
+def test_overview_scoped_auditor_sees_scope_only(client, login_as, tenant, entity, model_entity):
+    make_check(entity, "SOC2", at_noon(tenant, 12), [("CC6.1", PASS, Severity.CRITICAL)])
+    make_check(entity, "SOC2", at_noon(tenant, 2), [("CC6.1", FAIL, Severity.CRITICAL)])
+    make_check(model_entity, "SOC2", at_noon(tenant, 2), [("CC6.1", FAIL, Severity.HIGH)])
+    make_check(entity, "GDPR", at_noon(tenant, 2), [("Art.5", FAIL, Severity.HIGH)])
+    user = login_as(Role.AUDITOR)
+    membership = Membership.objects.get(user=user)
+    membership.scope_entities.set([entity])
+    membership.scope_regulations = ["SOC2"]
+    membership.scope_end = tenant.today() - dt.timedelta(days=5)
+    membership.save()
+
+    response = client.get(URL)
+
+    assert list(cards(response)) == ["SOC2"]
+    soc2 = cards(response)["SOC2"]
+    assert soc2.passing == 1
+    assert soc2.failing == 0
+    assert response.context["at_risk"] == []
+    assert change_rows(response) == []
+
+
+def test_day_statuses_steps_oldest_first():
+    days = DayStatuses(fail_days=0b0100, pass_days=0b0001, observed_days=0b1101)
+
+    assert list(days.steps()) == [(0, PASS), (2, FAIL), (3, None)]
+
+
+def test_day_statuses_status_before_day():
+    days = DayStatuses(fail_days=0b0100, pass_days=0b0001, observed_days=0b1101)
+
+    assert days.status_before(0) is None
+    assert days.status_before(1) == PASS
+    assert days.status_before(3) == FAIL
+    assert days.status_before(4) is None
 
 
 def trend_of(*scores):

@@ -1,52 +1,87 @@
 """Compliance posture of a tenant or one entity, for the overview and entity pages.
 
-A control's status at an instant is the status of its latest finding before
-that instant. Findings of the same instant are ranked as in
-``compliance.reports.aggregation``: fail first, then not assessed, pass and
-not applicable, then the higher severity, then the newer row. Only findings
-inside the window count, so a control last observed before the window has
-no status in it.
+Both read the daily control rollups, which keep each control's latest
+finding of a local day in the tenant's time zone, ranked as in
+``compliance.reports.aggregation``: the later instant, then fail before not
+assessed, pass and not applicable, then the higher severity, then the newer
+row. So the cost follows entities, controls and days, not findings.
 
-The posture is replayed from one ordered query of the window's findings, so
-the latest statuses, the trend and the changes of the last week agree.
+For the tenant, a control of an entity has on a day the status of its
+latest day row from the window's first day up to that day. A control last
+observed before the window has no status in it. The overview's numbers
+follow from that:
+
+* the score, failing controls and open findings count each control of each
+  entity once, with the status of its latest day row in the window;
+* the trend has one point per day, with the statuses at the end of that day;
+* "what changed" compares the statuses at the end of the local day
+  ``change_days`` days before today with the latest ones, and lists a
+  control whose latest row is from a later day. So a control that failed
+  and recovered in that time is no change. This is the state at the end of
+  a day, not at the instant ``change_days`` times 24 hours ago.
+
+Today's rows count whole, so a finding stamped later today already counts.
 """
 
 import datetime as dt
 import logging
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 
+from django.db import connection
 from django.db.models import OuterRef, Subquery
 
-from compliance.catalog.models import Regulation, Severity
+from compliance.catalog.models import Regulation
 from compliance.checks.models import (
     Check,
     CheckStatus,
     DailyCheckRollup,
+    DailyControlRollup,
     Finding,
     FindingStatus,
     MonthlyControlRollup,
 )
-from compliance.checks.rollup_queries import bucket_states
+from compliance.checks.rollup_queries import KEY_SPAN, bucket_states
+from compliance.checks.rollups import tie_rank
 from compliance.inventory.models import Entity
-from compliance.reports.aggregation import (
-    SEVERITY_ORDER,
-    STATUS_PRECEDENCE,
-    compliance_score,
-    period_bounds,
-)
+from compliance.reports.aggregation import SEVERITY_ORDER, compliance_score
 from compliance.tenancy.scope import scope_of, visible_regulations
 
 logger = logging.getLogger(__name__)
 
 ASSESSED_STATUSES = (FindingStatus.PASS, FindingStatus.FAIL)
-STATUS_RANK = {status.value: index for index, status in enumerate(STATUS_PRECEDENCE)}
 SEVERITY_RANK = {severity.value: index for index, severity in enumerate(SEVERITY_ORDER)}
+# A status's tie ranks run from its critical rank to its rank for an unknown severity.
+STATUS_RANKS = {
+    status.value: (tie_rank(status, SEVERITY_ORDER[0]), tie_rank(status, None))
+    for status in FindingStatus
+}
+STATUS_OF_RANK = {
+    rank: status for status, (low, high) in STATUS_RANKS.items() for rank in range(low, high + 1)
+}
+SEVERITY_OF_RANK = {
+    tie_rank(status, severity): severity.value
+    for status in FindingStatus
+    for severity in SEVERITY_ORDER
+}
+# The days of the window are bits of a signed 32-bit sum, so the window has at most 31 days.
+MAX_WINDOW_DAYS = 31
+# The number of days from ``%s`` to ``{day}``, as an integer.
+DAY_INDEX_SQL = {
+    "postgresql": "({day} - %s)",
+    "sqlite": "CAST(julianday({day}) - julianday(%s) AS INTEGER)",
+}
+# Stands for "no earlier day row" when a control's first row in the window is applied.
+NO_ROW = object()
+
+# Trend bucket lengths in days and their names; any other length is a "period".
+GRANULARITY_BY_DAYS = {1: "day", 7: "week"}
 
 
 @dataclass(frozen=True)
 class Observation:
-    """One finding, reduced to what the posture needs."""
+    """The latest day row of one control of one entity: its winning finding's outcome."""
 
     regulation: str
     entity_id: object
@@ -57,103 +92,8 @@ class Observation:
     check_id: object
 
     @property
-    def key(self):
-        return (self.regulation, self.entity_id, self.control_id)
-
-    @property
     def regulation_label(self):
         return Regulation(self.regulation).label
-
-
-# Trend bucket lengths in days and their names; any other length is a "period".
-GRANULARITY_BY_DAYS = {1: "day", 7: "week"}
-
-
-def observations(findings):
-    """Yield ``findings`` as ``Observation`` objects in observation order, from one query."""
-    rows = findings.order_by("observed_at", "id").values_list(
-        "regulation",
-        "entity_id",
-        "control_id",
-        "observed_at",
-        "status",
-        "severity",
-        "compliance_check_id",
-    )
-    for row in rows.iterator(chunk_size=2000):
-        yield Observation(*row)
-
-
-def outranks(new, old):
-    """Return whether ``new`` replaces ``old`` as the latest observation of its control.
-
-    Observations arrive ordered by time and row id, so a later instant always
-    wins, and at the same instant a newer row wins unless its status or
-    severity ranks lower.
-    """
-    if new.observed_at != old.observed_at:
-        return True
-    unknown = len(STATUS_RANK) + len(SEVERITY_RANK)
-    new_rank = (STATUS_RANK.get(new.status, unknown), SEVERITY_RANK.get(new.severity, unknown))
-    old_rank = (STATUS_RANK.get(old.status, unknown), SEVERITY_RANK.get(old.severity, unknown))
-    return new_rank <= old_rank
-
-
-class Replay:
-    """The latest observation per (regulation, entity, control), advanced through time.
-
-    ``counts`` keeps the number of controls per regulation and status up to
-    date on every step, so a trend point costs no rescan.
-    """
-
-    def __init__(self, ordered_observations, snapshot_at=None):
-        self._pending = iter(ordered_observations)
-        self._next = next(self._pending, None)
-        self._snapshot_at = snapshot_at
-        self._snapshot = None
-        self.latest = {}
-        self.counts = defaultdict(Counter)
-
-    def advance(self, until):
-        """Apply every observation made before the instant ``until``."""
-        while self._next is not None and self._next.observed_at < until:
-            self._snapshot_before(self._next.observed_at)
-            self._apply(self._next)
-            self._next = next(self._pending, None)
-
-    def statuses_at_snapshot(self):
-        """Return ``{key: status}`` as it was just before the ``snapshot_at`` instant.
-
-        Valid once the replay has advanced past that instant, or to its end.
-        """
-        if self._snapshot is not None:
-            return self._snapshot
-        return self._statuses()
-
-    def _statuses(self):
-        return {key: observation.status for key, observation in self.latest.items()}
-
-    def _snapshot_before(self, instant):
-        if (
-            self._snapshot is None
-            and self._snapshot_at is not None
-            and instant >= self._snapshot_at
-        ):
-            self._snapshot = self._statuses()
-
-    def score(self, regulation):
-        counts = self.counts[regulation]
-        passing, failing = counts[FindingStatus.PASS], counts[FindingStatus.FAIL]
-        return compliance_score(passing, passing + failing)
-
-    def _apply(self, observation):
-        previous = self.latest.get(observation.key)
-        if previous is not None:
-            if not outranks(observation, previous):
-                return
-            self.counts[previous.regulation][previous.status] -= 1
-        self.latest[observation.key] = observation
-        self.counts[observation.regulation][observation.status] += 1
 
 
 def buckets(start, end, days):
@@ -168,31 +108,6 @@ def buckets(start, end, days):
         pairs.append((first, last))
         first = last + dt.timedelta(days=1)
     return pairs
-
-
-def replay_trend(replay, day_ranges, zone, check_days=None):
-    """Advance ``replay`` through ``day_ranges`` and return each regulation's trend points.
-
-    The points have the shape of a report's ``summary["trend"]["points"]``,
-    so ``trend_chart_svg`` draws them. ``check_days`` maps a regulation to a
-    ``Counter`` of local dates with checks; without it every point counts 0 checks.
-    """
-    points = {regulation.value: [] for regulation in Regulation}
-    for first, last in day_ranges:
-        _, upper = period_bounds(first, last, zone)
-        replay.advance(upper)
-        for regulation, series in points.items():
-            days = (check_days or {}).get(regulation, Counter())
-            series.append(
-                {
-                    "start": first.isoformat(),
-                    "end": last.isoformat(),
-                    "score": replay.score(regulation),
-                    "failing_controls": replay.counts[regulation][FindingStatus.FAIL],
-                    "checks": sum(count for day, count in days.items() if first <= day <= last),
-                }
-            )
-    return points
 
 
 @dataclass(frozen=True)
@@ -224,7 +139,7 @@ class RegulationPosture:
 
 @dataclass(frozen=True)
 class StatusChange:
-    """A control of one entity whose status flipped between pass and fail in the last week."""
+    """A control of one entity whose status flipped between pass and fail in the last days."""
 
     before: str
     after: Observation
@@ -254,59 +169,313 @@ class TenantPosture:
     at_risk: list
 
 
-def regulation_posture(regulation, latest, trend):
-    """Summarise the latest observations of one regulation, across the tenant's entities."""
-    observed = [obs for obs in latest if obs.regulation == regulation.value]
-    failing = [obs for obs in observed if obs.status == FindingStatus.FAIL]
-    by_severity = Counter(obs.severity for obs in failing)
+@dataclass(frozen=True)
+class DayStatuses:
+    """The days of the window on which a control has a day row, as bit masks.
+
+    Bit ``i`` stands for the window's day ``i``. ``fail_days`` and
+    ``pass_days`` mark the days whose row failed or passed, and
+    ``observed_days`` every day with a row, of any status.
+    """
+
+    fail_days: int
+    pass_days: int
+    observed_days: int
+
+    def steps(self):
+        """Yield ``(day index, status)`` for each day with a row, oldest first.
+
+        The status is ``None`` for a row that neither passed nor failed.
+        """
+        days = self.observed_days
+        while days:
+            lowest = days & -days
+            status = None
+            if self.fail_days & lowest:
+                status = FindingStatus.FAIL.value
+            elif self.pass_days & lowest:
+                status = FindingStatus.PASS.value
+            yield lowest.bit_length() - 1, status
+            days ^= lowest
+
+    def status_before(self, day_index):
+        """Return the status of the last row before the window's day ``day_index``.
+
+        Return ``None`` when no row lies before it, or when that row neither
+        passed nor failed.
+        """
+        earlier = self.observed_days & ((1 << day_index) - 1)
+        if not earlier:
+            return None
+        latest = 1 << (earlier.bit_length() - 1)
+        if self.fail_days & latest:
+            return FindingStatus.FAIL.value
+        if self.pass_days & latest:
+            return FindingStatus.PASS.value
+        return None
+
+
+def tenant_posture(tenant, today, *, window_days, change_days, at_risk_limit):
+    """Return the tenant's posture per regulation over the last ``window_days`` local days.
+
+    Reads the window's day rows in one statement. Only the regulations that
+    the caller's scope shows get a card.
+    """
+    if not 0 < change_days < window_days <= MAX_WINDOW_DAYS:
+        raise ValueError(
+            f"Invalid posture window: {window_days} days with changes over {change_days} "
+            f"days. Expected 0 < change_days < window_days <= {MAX_WINDOW_DAYS}."
+        )
+    start = today - dt.timedelta(days=window_days - 1)
+    change_index = window_days - change_days
+
+    # The rollups are read with raw SQL, which for_tenant does not reach, so the
+    # caller's access scope is applied here as in entity_trends.
+    scope = scope_of(tenant)
+    first_day = max(start, scope.start) if scope.start else start
+    last_day = min(today, scope.end) if scope.end else today
+    rows = []
+    if first_day <= last_day:
+        rows = posture_rows(tenant, start, first_day, last_day, change_index, at_risk_limit)
+
+    parts = defaultdict(list)
+    for row in rows:
+        parts[row[0]].append(row[1:])
+
+    trends = tenant_trends(parts["history"], start, window_days)
+    regulations = [
+        regulation_posture(regulation, parts, trends[regulation.value])
+        for regulation in visible_regulations(tenant)
+    ]
+    return TenantPosture(
+        regulations=regulations,
+        changes=status_changes(parts["change"], change_index),
+        at_risk=entities_at_risk(parts["risk"], at_risk_limit),
+    )
+
+
+def posture_rows(tenant, start, first_day, last_day, change_index, at_risk_limit):
+    """Return the rows of the posture statement: ``(part, regulation, ...)`` per part.
+
+    The statement groups the day rows from ``first_day`` to ``last_day`` into
+    one state per control and entity (``key_states``), then reads these
+    parts of it, each a branch of one ``UNION ALL`` with the same columns:
+
+    * ``change``: each control whose latest row is from the window's day
+      ``change_index`` or later, passes or fails, and has an earlier row,
+      with that latest row's time and check. It comes first because
+      PostgreSQL resolves the column types of a ``UNION`` pairwise from the
+      left, and this branch types every column;
+    * ``statuses``: the number of controls per regulation and latest tie rank;
+    * ``history``: the number of controls per regulation and ``DayStatuses``;
+    * ``entities``: per regulation, the entities with a passing or failing control;
+    * ``controls``: per regulation, the control IDs failing on any entity;
+    * ``risk``: the failing critical and high controls of the ``at_risk_limit``
+      entities with the most of them, per entity and tie rank.
+
+    Every state is read once because a day index packed above the tie rank
+    lets ``MAX`` pick the latest day's rank, and the days are summed as bits.
+    """
+    table, column = _names(DailyControlRollup)
+    day_index = DAY_INDEX_SQL[connection.vendor].format(day=column["day"])
+    conditions = [f"{column['tenant']} = %s", f"{column['day']} BETWEEN %s AND %s"]
+    params = [
+        _date(start),
+        _tenant_value(tenant),
+        _date(first_day),
+        _date(last_day),
+    ]
+    scope = scope_of(tenant)
+    if scope.entity_ids is not None:
+        conditions.append(f"{column['entity']} IN ({', '.join(['%s'] * len(scope.entity_ids))})")
+        entity_field = DailyControlRollup._meta.get_field("entity")
+        params += [entity_field.get_db_prep_value(pk, connection) for pk in scope.entity_ids]
+    if scope.regulations is not None:
+        regulations = sorted(scope.regulations)
+        conditions.append(f"{column['regulation']} IN ({', '.join(['%s'] * len(regulations))})")
+        params += regulations
+
+    fail_low, fail_high = STATUS_RANKS[FindingStatus.FAIL]
+    pass_low, pass_high = STATUS_RANKS[FindingStatus.PASS]
+    is_failing = f"latest_rank BETWEEN {fail_low} AND {fail_high}"
+    is_assessed = f"({is_failing} OR latest_rank BETWEEN {pass_low} AND {pass_high})"
+    critical = tie_rank(FindingStatus.FAIL, SEVERITY_ORDER[0])
+    high = tie_rank(FindingStatus.FAIL, SEVERITY_ORDER[1])
+    earlier_days = (1 << change_index) - 1
+    sql = f"""
+        WITH window_rows AS (
+            SELECT {column["regulation"]} AS regulation, {column["entity"]} AS entity_id,
+                   {column["control_id"]} AS control_id, {column["day"]} AS day_value,
+                   {column["tie_rank"]} AS tie_rank, {day_index} AS day_index
+            FROM {table}
+            WHERE {" AND ".join(conditions)}
+        ),
+        key_states AS (
+            SELECT regulation, entity_id, control_id, MAX(day_value) AS latest_day,
+                   MAX(day_index * {KEY_SPAN} + tie_rank) %% {KEY_SPAN} AS latest_rank,
+                   SUM(CASE WHEN tie_rank BETWEEN {fail_low} AND {fail_high}
+                       THEN 1 << day_index ELSE 0 END) AS fail_days,
+                   SUM(CASE WHEN tie_rank BETWEEN {pass_low} AND {pass_high}
+                       THEN 1 << day_index ELSE 0 END) AS pass_days,
+                   SUM(1 << day_index) AS observed_days
+            FROM window_rows
+            GROUP BY regulation, entity_id, control_id
+        )
+        SELECT 'change' AS part, k.regulation, k.entity_id, k.control_id, k.latest_rank,
+               k.fail_days, k.pass_days, k.observed_days,
+               r.{column["observed_at"]} AS observed_at,
+               r.{column["compliance_check"]} AS check_id, 1 AS number
+        FROM key_states k
+        JOIN {table} r
+          ON r.{column["tenant"]} = %s AND r.{column["entity"]} = k.entity_id
+         AND r.{column["regulation"]} = k.regulation AND r.{column["day"]} = k.latest_day
+         AND r.{column["control_id"]} = k.control_id
+        WHERE k.latest_day >= %s AND (k.observed_days & {earlier_days}) <> 0 AND {is_assessed}
+        UNION ALL
+        SELECT 'statuses', regulation, NULL, NULL, latest_rank, NULL, NULL, NULL, NULL, NULL,
+               COUNT(*)
+        FROM key_states
+        GROUP BY regulation, latest_rank
+        UNION ALL
+        SELECT 'history', regulation, NULL, NULL, NULL, fail_days, pass_days, observed_days,
+               NULL, NULL, COUNT(*)
+        FROM key_states
+        GROUP BY regulation, fail_days, pass_days, observed_days
+        UNION ALL
+        SELECT 'entities', regulation, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, COUNT(*)
+        FROM (SELECT DISTINCT regulation, entity_id FROM key_states WHERE {is_assessed}) AS assessed
+        GROUP BY regulation
+        UNION ALL
+        SELECT 'controls', regulation, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, COUNT(*)
+        FROM (SELECT DISTINCT regulation, control_id FROM key_states WHERE {is_failing}) AS failing
+        GROUP BY regulation
+        UNION ALL
+        SELECT 'risk', NULL, entity_id, NULL, latest_rank, NULL, NULL, NULL, NULL, NULL, COUNT(*)
+        FROM key_states
+        WHERE latest_rank IN ({critical}, {high}) AND entity_id IN (
+            SELECT entity_id FROM key_states
+            WHERE latest_rank IN ({critical}, {high})
+            GROUP BY entity_id
+            ORDER BY SUM(CASE WHEN latest_rank = {critical} THEN 1 ELSE 0 END) DESC,
+                     COUNT(*) DESC, entity_id
+            LIMIT {int(at_risk_limit)}
+        )
+        GROUP BY entity_id, latest_rank
+    """  # noqa: S608 - only quoted names and integers are formatted in; values are parameters
+    change_start = start + dt.timedelta(days=change_index)
+    params += [_tenant_value(tenant), _date(change_start)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def tenant_trends(history_rows, start, window_days):
+    """Return ``{regulation value: trend}`` with one point per day of the window.
+
+    Each ``history`` row adds its controls to the status of each of its days
+    and takes them from the status of the day row before, so a day's counts
+    are the running sum of these steps.
+    """
+    steps = defaultdict(lambda: defaultdict(Counter))
+    for regulation, _, _, _, fail_days, pass_days, observed_days, _, _, number in history_rows:
+        days = DayStatuses(int(fail_days), int(pass_days), int(observed_days))
+        previous = NO_ROW
+        for index, status in days.steps():
+            steps[regulation][index][status] += number
+            if previous is not NO_ROW:
+                steps[regulation][index][previous] -= number
+            previous = status
+
+    trends = {}
+    for regulation in Regulation:
+        counts = Counter()
+        points = []
+        for index in range(window_days):
+            counts.update(steps[regulation.value][index])
+            day = (start + dt.timedelta(days=index)).isoformat()
+            passing, failing = counts[FindingStatus.PASS], counts[FindingStatus.FAIL]
+            points.append(
+                {
+                    "start": day,
+                    "end": day,
+                    "score": compliance_score(passing, passing + failing),
+                    "failing_controls": failing,
+                    "checks": 0,
+                }
+            )
+        trends[regulation.value] = {"granularity": "day", "points": points}
+    return trends
+
+
+def regulation_posture(regulation, parts, trend):
+    """Summarise one regulation's ``statuses``, ``entities`` and ``controls`` rows."""
+    by_status, by_severity = Counter(), Counter()
+    observed = 0
+    for row_regulation, _, _, rank, *_, number in parts["statuses"]:
+        if row_regulation != regulation.value:
+            continue
+        observed += number
+        status = STATUS_OF_RANK.get(rank)
+        by_status[status] += number
+        if status == FindingStatus.FAIL:
+            by_severity[SEVERITY_OF_RANK.get(rank)] += number
+    entities = {row[0]: row[-1] for row in parts["entities"]}
+    controls = {row[0]: row[-1] for row in parts["controls"]}
     return RegulationPosture(
         regulation=regulation,
-        observed=len(observed),
-        passing=sum(1 for obs in observed if obs.status == FindingStatus.PASS),
-        failing=len(failing),
-        entities_assessed=len(
-            {obs.entity_id for obs in observed if obs.status in ASSESSED_STATUSES}
-        ),
-        failing_controls=len({obs.control_id for obs in failing}),
+        observed=observed,
+        passing=by_status[FindingStatus.PASS],
+        failing=by_status[FindingStatus.FAIL],
+        entities_assessed=entities.get(regulation.value, 0),
+        failing_controls=controls.get(regulation.value, 0),
         open_by_severity=[
             (severity.value, severity.label, by_severity[severity.value])
             for severity in SEVERITY_ORDER
         ],
-        trend={"granularity": "day", "points": trend},
+        trend=trend,
     )
 
 
-def status_changes(before, latest, cutoff):
-    """Return controls whose status went from pass to fail or back since ``cutoff``.
+def status_changes(change_rows, change_index):
+    """Return controls whose status went from pass to fail or back since ``change_index``.
 
-    The comparison is between the state at ``cutoff`` and now, so a control
-    that failed and recovered within the week is no change. Regressions come
-    first, then the highest severity, then the newest.
+    The comparison is between the last row before the window's day
+    ``change_index`` and the latest row. Regressions come first, then the
+    highest severity, then the newest.
     """
-    changes = [
-        StatusChange(before=before[obs.key], after=obs)
-        for obs in latest
-        if obs.observed_at >= cutoff
-        and obs.status in ASSESSED_STATUSES
-        and before.get(obs.key) in ASSESSED_STATUSES
-        and before[obs.key] != obs.status
-    ]
+    changes = []
+    for row in change_rows:
+        regulation, entity_id, control_id, rank, fail_days, pass_days, observed_days = row[:7]
+        observed_at, check_id = row[7:9]
+        days = DayStatuses(int(fail_days), int(pass_days), int(observed_days))
+        before = days.status_before(change_index)
+        status = STATUS_OF_RANK.get(rank)
+        if before not in ASSESSED_STATUSES or status not in ASSESSED_STATUSES or before == status:
+            continue
+        after = Observation(
+            regulation=regulation,
+            entity_id=_uuid(entity_id),
+            control_id=control_id,
+            observed_at=_datetime(observed_at),
+            status=status,
+            severity=SEVERITY_OF_RANK.get(rank),
+            check_id=_uuid(check_id),
+        )
+        changes.append(StatusChange(before=before, after=after))
     changes.sort(key=lambda change: change.after.observed_at, reverse=True)
     changes.sort(key=lambda change: SEVERITY_RANK.get(change.after.severity, len(SEVERITY_RANK)))
     changes.sort(key=lambda change: not change.is_regression)
     return changes
 
 
-def entities_at_risk(latest, limit):
+def entities_at_risk(risk_rows, limit):
     """Return up to ``limit`` entities with the most failing high and critical controls."""
     critical, high = Counter(), Counter()
-    for obs in latest:
-        if obs.status != FindingStatus.FAIL:
-            continue
-        if obs.severity == Severity.CRITICAL:
-            critical[obs.entity_id] += 1
-        elif obs.severity == Severity.HIGH:
-            high[obs.entity_id] += 1
+    for _, entity_id, _, rank, *_, number in risk_rows:
+        if SEVERITY_OF_RANK.get(rank) == SEVERITY_ORDER[0]:
+            critical[_uuid(entity_id)] += number
+        else:
+            high[_uuid(entity_id)] += number
 
     risks = [
         EntityRisk(entity_id=entity_id, critical=critical[entity_id], high=high[entity_id])
@@ -316,35 +485,31 @@ def entities_at_risk(latest, limit):
     return risks[:limit]
 
 
-def tenant_posture(tenant, today, now, *, window_days, change_days, at_risk_limit):
-    """Return the tenant's posture per regulation over the last ``window_days`` local days.
+def _names(model):
+    """Return the quoted table and ``{field name: quoted column}`` of ``model``."""
+    quote = connection.ops.quote_name
+    columns = {field.name: quote(field.column) for field in model._meta.concrete_fields}
+    return quote(model._meta.db_table), columns
 
-    Reads the window's findings in one query.
-    NOTE: it replays every finding of the window in memory, which suits
-    thousands of findings a month; a far larger tenant needs stored daily
-    snapshots instead.
-    """
-    start = today - dt.timedelta(days=window_days - 1)
-    lower, _ = period_bounds(start, today, tenant.zone)
-    cutoff = now - dt.timedelta(days=change_days)
-    findings = Finding.objects.for_tenant(tenant).filter(
-        observed_at__gte=lower, observed_at__lte=now
-    )
 
-    replay = Replay(observations(findings), snapshot_at=cutoff)
-    trends = replay_trend(replay, buckets(start, today, 1), tenant.zone)
-    replay.advance(now + dt.timedelta(microseconds=1))
+def _tenant_value(tenant):
+    return DailyControlRollup._meta.get_field("tenant").get_db_prep_value(tenant.pk, connection)
 
-    latest = list(replay.latest.values())
-    before = replay.statuses_at_snapshot()
-    return TenantPosture(
-        regulations=[
-            regulation_posture(regulation, latest, trends[regulation.value])
-            for regulation in visible_regulations(tenant)
-        ],
-        changes=status_changes(before, latest, cutoff),
-        at_risk=entities_at_risk(latest, at_risk_limit),
-    )
+
+def _date(value):
+    return connection.ops.adapt_datefield_value(value)
+
+
+def _uuid(value):
+    """Return a UUID from the driver's value: a UUID on PostgreSQL, hex text on SQLite."""
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+def _datetime(value):
+    """Return an aware datetime: psycopg returns one, SQLite returns naive UTC text."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
 
 
 def entity_trends(entity, today, *, window_days, bucket_days):

@@ -107,6 +107,24 @@ def test_list_counts_per_regulation(client, login_as, coverage_data):
     assert summaries[Regulation.EU_AI_ACT].with_rule == len(rule_set("EU_AI_ACT").rules)
 
 
+def test_list_evidence_counts_whole_first_day(client, login_as, tenant, entity):
+    """Evidence counts from the start of the local day 90 days ago, as the day rollups keep it."""
+    gdpr = Control.objects.filter(regulation="GDPR").order_by("control_id").first()
+    hipaa = Control.objects.filter(regulation="HIPAA").order_by("control_id").first()
+    first_day = (timezone.now() - dt.timedelta(days=90)).astimezone(tenant.zone).date()
+    midnight = dt.datetime.combine(first_day, dt.time.min, tzinfo=tenant.zone)
+    make_check(entity, "GDPR", midnight, [(gdpr.control_id, PASS, Severity.LOW)])
+    before = midnight - dt.timedelta(seconds=1)
+    make_check(entity, "HIPAA", before, [(hipaa.control_id, PASS, Severity.LOW)])
+    login_as(Role.AUDITOR)
+
+    response = client.get(reverse("web:control-list"))
+
+    summaries = {summary.regulation: summary for summary in response.context["summaries"]}
+    assert summaries[Regulation.GDPR].with_evidence == 1
+    assert summaries[Regulation.HIPAA].with_evidence == 0
+
+
 def test_detail_renders_for_auditor(client, login_as, coverage_data):
     login_as(Role.AUDITOR)
 

@@ -38,6 +38,8 @@ BENCH_USERNAME = "bench-pages-admin"
 PAGE_SIZE = 25
 DEEP_OFFSET = 100_000
 BUDGET_MS = 200.0
+# A statement with common table expressions starts with WITH, and it is a read too.
+READ_PREFIXES = ("SELECT", "WITH")
 # Django runs ``QuerySet.iterator()`` on PostgreSQL through a server-side cursor,
 # so the captured statement is the query behind a ``DECLARE``.
 SERVER_CURSOR_PREFIX = re.compile(r'^DECLARE\s+"[^"]+"\s.*?\sCURSOR\s.*?\bFOR\s+', re.S)
@@ -140,7 +142,10 @@ def fetch(client, url):
 
 
 def select_statements(client, url):
-    """Request ``url`` once and return the executable SQL of every ``SELECT`` it sent."""
+    """Request ``url`` once and return the query count and the SQL of every read it sent.
+
+    A read is a ``SELECT`` or a ``WITH`` statement.
+    """
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -149,7 +154,8 @@ def select_statements(client, url):
     statements = [
         SERVER_CURSOR_PREFIX.sub("", query["sql"].lstrip()) for query in captured.captured_queries
     ]
-    return len(statements), [sql for sql in statements if sql.upper().startswith("SELECT")]
+    reads = [sql for sql in statements if sql.upper().startswith(READ_PREFIXES)]
+    return len(statements), reads
 
 
 def run_bare(sql):

@@ -1,7 +1,7 @@
 """Compliance posture of a tenant or one entity, for the overview and entity pages.
 
-Both read the daily control rollups, which keep each control's latest
-finding of a local day in the tenant's time zone, ranked as in
+Both read the control rollups. A day row keeps a control's latest finding
+of a local day in the tenant's time zone, ranked as in
 ``compliance.reports.aggregation``: the later instant, then fail before not
 assessed, pass and not applicable, then the higher severity, then the newer
 row. So the cost follows entities, controls and days, not findings.
@@ -72,7 +72,7 @@ DAY_INDEX_SQL = {
     "postgresql": "({day} - %s)",
     "sqlite": "CAST(julianday({day}) - julianday(%s) AS INTEGER)",
 }
-# Stands for "no earlier day row" when a control's first row in the window is applied.
+# The previous status of a control's first row in the window, before which no row exists.
 NO_ROW = object()
 
 # Trend bucket lengths in days and their names; any other length is a "period".
@@ -173,7 +173,7 @@ class TenantPosture:
 class DayStatuses:
     """The days of the window on which a control has a day row, as bit masks.
 
-    Bit ``i`` stands for the window's day ``i``. ``fail_days`` and
+    Bit ``i`` is the window's day ``i``. ``fail_days`` and
     ``pass_days`` mark the days whose row failed or passed, and
     ``observed_days`` every day with a row, of any status.
     """
@@ -273,8 +273,9 @@ def posture_rows(tenant, start, first_day, last_day, change_index, at_risk_limit
     * ``risk``: the failing critical and high controls of the ``at_risk_limit``
       entities with the most of them, per entity and tie rank.
 
-    Every state is read once because a day index packed above the tie rank
-    lets ``MAX`` pick the latest day's rank, and the days are summed as bits.
+    Each state takes one pass over its rows: a day index packed above the tie
+    rank lets ``MAX`` pick the latest day's rank, and the days of each
+    status are summed as bits.
     """
     table, column = _names(DailyControlRollup)
     day_index = DAY_INDEX_SQL[connection.vendor].format(day=column["day"])

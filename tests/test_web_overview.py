@@ -1,18 +1,22 @@
 """The overview page: posture per regulation, entities at risk, changes and recent activity."""
 
 import datetime as dt
+import random
 import re
+from collections import Counter
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from compliance.catalog.models import Severity
-from compliance.checks.models import FindingStatus
+from compliance.checks.models import Finding, FindingStatus
+from compliance.checks.rollups import tie_rank
 from compliance.inventory.models import Entity, EntityType
+from compliance.reports.aggregation import compliance_score
 from compliance.reports.services import request_report
 from compliance.tenancy.models import Membership, Role
-from compliance.web.posture import DayStatuses
+from compliance.web.posture import DayStatuses, tenant_posture
 from compliance.web.sparkline import sparkline_svg
 from tests.conftest import make_check
 
@@ -408,3 +412,103 @@ def test_sparkline_without_scores_has_no_line():
 def test_sparkline_rejects_tiny_size():
     with pytest.raises(ValueError, match="Invalid sparkline size 4x40"):
         sparkline_svg(trend_of(1), width=4, height=40)
+
+
+def reference_posture(tenant, today, window_days, change_days):
+    """Replay the window's findings one by one: the meaning the posture statement must match."""
+    start = today - dt.timedelta(days=window_days - 1)
+    change_start = today - dt.timedelta(days=change_days - 1)
+    findings = Finding.objects.filter(tenant=tenant).order_by("observed_at", "id")
+    days = {}
+    for finding in findings:
+        day = finding.observed_at.astimezone(tenant.zone).date()
+        if start <= day <= today:
+            days.setdefault(day, []).append(finding)
+
+    def winner(old, new):
+        new_key = (new.observed_at, -tie_rank(new.status, new.severity), new.pk)
+        if old is None:
+            return new
+        old_key = (old.observed_at, -tie_rank(old.status, old.severity), old.pk)
+        return new if new_key > old_key else old
+
+    latest, before, trend = {}, {}, []
+    for index in range(window_days):
+        day = start + dt.timedelta(days=index)
+        if day == change_start:
+            before = {key: finding.status for key, finding in latest.items()}
+        for finding in days.get(day, []):
+            key = (finding.regulation, finding.entity_id, finding.control_id)
+            latest[key] = winner(latest.get(key), finding)
+        statuses = Counter((key[0], finding.status) for key, finding in latest.items())
+        trend.append(statuses)
+
+    changes = sorted(
+        (str(key[1]), key[2], before[key], finding.status)
+        for key, finding in latest.items()
+        if finding.observed_at.astimezone(tenant.zone).date() >= change_start
+        and finding.status in (PASS, FAIL)
+        and before.get(key) in (PASS, FAIL)
+        and before[key] != finding.status
+    )
+    return latest, trend, changes
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_posture_matches_finding_replay(tenant, entity, model_entity, seed):
+    randomness = random.Random(seed)  # noqa: S311 - reproducible test data
+    statuses = [PASS, FAIL, FAIL, NOT_APPLICABLE, FindingStatus.NOT_ASSESSED]
+    severities = [Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW]
+    today = tenant.today()
+    instants = []
+    for _ in range(60):
+        day = today - dt.timedelta(days=randomness.randrange(35))
+        instant = dt.datetime.combine(day, dt.time(randomness.randrange(24)), tzinfo=tenant.zone)
+        # Reuse an earlier instant now and then, so that findings tie on time.
+        if instants and randomness.random() < 0.2:
+            instant = randomness.choice(instants)
+        instants.append(instant)
+        make_check(
+            randomness.choice([entity, model_entity]),
+            randomness.choice(["SOC2", "GDPR"]),
+            instant,
+            [
+                (control, randomness.choice(statuses), randomness.choice(severities))
+                for control in randomness.sample(["C1", "C2", "C3"], randomness.randint(1, 3))
+            ],
+        )
+
+    posture = tenant_posture(tenant, today, window_days=30, change_days=7, at_risk_limit=5)
+    latest, trend, changes = reference_posture(tenant, today, 30, 7)
+
+    for card in posture.regulations:
+        regulation = card.regulation.value
+        mine = [finding for key, finding in latest.items() if key[0] == regulation]
+        failing = [finding for finding in mine if finding.status == FAIL]
+        assert card.observed == len(mine), regulation
+        assert card.passing == sum(1 for finding in mine if finding.status == PASS), regulation
+        assert card.failing == len(failing), regulation
+        assert card.failing_controls == len({finding.control_id for finding in failing})
+        assert card.entities_assessed == len(
+            {finding.entity_id for finding in mine if finding.status in (PASS, FAIL)}
+        )
+        by_severity = Counter(finding.severity for finding in failing)
+        assert {severity: count for severity, _, count in card.open_by_severity} == {
+            severity.value: by_severity[severity.value] for severity in Severity
+        }
+        points = [(point["score"], point["failing_controls"]) for point in card.trend["points"]]
+        expected = [
+            (
+                compliance_score(
+                    day[regulation, PASS], day[regulation, PASS] + day[regulation, FAIL]
+                ),
+                day[regulation, FAIL],
+            )
+            for day in trend
+        ]
+        assert points == expected, regulation
+    found = sorted(
+        (str(change.after.entity_id), change.after.control_id, change.before, change.after.status)
+        for change in posture.changes
+    )
+    assert found == changes

@@ -234,8 +234,8 @@ def test_overview_has_no_inline_styles_or_scripts(client, login_as, posture_data
     assert not re.search(r'<script(?![^>]*\ssrc="/static/)', html), "inline script"
 
 
-# Session, user and membership; the posture statement; the named entities; the
-# recent checks; the recent reports; and the audit event of an auditor's page read.
+# The session, the user, the membership, the posture statement, the named entities,
+# the recent checks, the recent reports and the audit event of an auditor's page read.
 OVERVIEW_QUERIES = 8
 
 

@@ -512,3 +512,12 @@ def test_posture_matches_finding_replay(tenant, entity, model_entity, seed):
         for change in posture.changes
     )
     assert found == changes
+
+
+def test_overview_names_change_start_day(client, login_as, tenant):
+    login_as(Role.AUDITOR)
+    since = tenant.today() - dt.timedelta(days=7)
+
+    html = client.get(URL).content.decode()
+
+    assert f"or back, since the end of {since:%Y-%m-%d}." in html

@@ -85,6 +85,6 @@ class OverviewView(TenantRoleMixin, View):
             "window_days": WINDOW_DAYS,
             "window_start": today - dt.timedelta(days=WINDOW_DAYS - 1),
             "today": today,
-            "change_days": CHANGE_DAYS,
+            "change_since": today - dt.timedelta(days=CHANGE_DAYS),
         }
         return render(request, "web/overview/overview.html", context)

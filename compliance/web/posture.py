@@ -51,6 +51,8 @@ from compliance.tenancy.scope import scope_of, visible_regulations
 logger = logging.getLogger(__name__)
 
 ASSESSED_STATUSES = (FindingStatus.PASS, FindingStatus.FAIL)
+# Plain strings, because reading an enum member's value is slow in loops over many rows.
+PASS, FAIL = FindingStatus.PASS.value, FindingStatus.FAIL.value
 SEVERITY_RANK = {severity.value: index for index, severity in enumerate(SEVERITY_ORDER)}
 # A status's tie ranks run from its critical rank to its rank for an unknown severity.
 STATUS_RANKS = {
@@ -72,8 +74,6 @@ DAY_INDEX_SQL = {
     "postgresql": "({day} - %s)",
     "sqlite": "CAST(julianday({day}) - julianday(%s) AS INTEGER)",
 }
-# The previous status of a control's first row in the window, before which no row exists.
-NO_ROW = object()
 
 # Trend bucket lengths in days and their names; any other length is a "period".
 GRANULARITY_BY_DAYS = {1: "day", 7: "week"}
@@ -192,9 +192,9 @@ class DayStatuses:
             lowest = days & -days
             status = None
             if self.fail_days & lowest:
-                status = FindingStatus.FAIL.value
+                status = FAIL
             elif self.pass_days & lowest:
-                status = FindingStatus.PASS.value
+                status = PASS
             yield lowest.bit_length() - 1, status
             days ^= lowest
 
@@ -209,9 +209,9 @@ class DayStatuses:
             return None
         latest = 1 << (earlier.bit_length() - 1)
         if self.fail_days & latest:
-            return FindingStatus.FAIL.value
+            return FAIL
         if self.pass_days & latest:
-            return FindingStatus.PASS.value
+            return PASS
         return None
 
 
@@ -374,27 +374,30 @@ def tenant_trends(history_rows, start, window_days):
     """Return ``{regulation value: trend}`` with one point per day of the window.
 
     Each ``history`` row adds its controls to the status of each of its days
-    and takes them from the status of the day row before, so a day's counts
-    are the running sum of these steps.
+    and takes them from the status of the day row before, so a day's passing
+    and failing counts are the running sums of these changes.
     """
-    steps = defaultdict(lambda: defaultdict(Counter))
+    changes = Counter()
     for regulation, _, _, _, fail_days, pass_days, observed_days, _, _, number in history_rows:
         days = DayStatuses(int(fail_days), int(pass_days), int(observed_days))
-        previous = NO_ROW
+        # None is both "no row yet" and a row that neither passed nor failed.
+        previous = None
         for index, status in days.steps():
-            steps[regulation][index][status] += number
-            if previous is not NO_ROW:
-                steps[regulation][index][previous] -= number
+            if status != previous:
+                if status is not None:
+                    changes[regulation, index, status] += number
+                if previous is not None:
+                    changes[regulation, index, previous] -= number
             previous = status
 
     trends = {}
     for regulation in Regulation:
-        counts = Counter()
+        passing = failing = 0
         points = []
         for index in range(window_days):
-            counts.update(steps[regulation.value][index])
+            passing += changes[regulation.value, index, PASS]
+            failing += changes[regulation.value, index, FAIL]
             day = (start + dt.timedelta(days=index)).isoformat()
-            passing, failing = counts[FindingStatus.PASS], counts[FindingStatus.FAIL]
             points.append(
                 {
                     "start": day,

@@ -43,9 +43,7 @@ class ReportDetailView(TenantRoleMixin, View):
         context = {"report": report}
         if report.status == ReportStatus.READY:
             context.update(ready_report_context(report))
-        return render_page_or_partial(
-            request, "web/reports/detail.html", "report-content", context
-        )
+        return render_page_or_partial(request, "web/reports/detail.html", "report-content", context)
 
 
 class ReportCreateView(TenantRoleMixin, View):

@@ -16,7 +16,7 @@ from compliance.audit.services import record_request_event
 from compliance.checks import exports as check_exports
 from compliance.checks.filters import CheckFilter
 from compliance.checks.models import Check
-from compliance.reports.exports import report_findings_response
+from compliance.reports.exports import record_report_download, report_findings_response
 from compliance.reports.models import ReportStatus
 
 logger = logging.getLogger(__name__)
@@ -78,16 +78,7 @@ class ReportFindingsExportView(APIView):
         if report.status == ReportStatus.FAILED:
             raise Conflict(f"The report failed and has no findings to export: {report.error}")
 
-        record_request_event(
-            request,
-            AuditAction.EXPORT_DOWNLOADED,
-            target=report,
-            details={
-                "report_id": report.public_id,
-                "format": self.file_format,
-                "digest": report.digest,
-            },
-        )
+        record_report_download(request, report, self.file_format)
         return report_findings_response(report, self.file_format)
 
 

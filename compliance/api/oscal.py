@@ -9,13 +9,10 @@ from compliance.api.errors import Conflict
 from compliance.api.params import parse_uuid
 from compliance.api.permissions import READ_ROLES
 from compliance.api.views import tenant_report
-from compliance.audit.models import AuditAction
-from compliance.audit.services import record_request_event
 from compliance.checks.models import Check
 from compliance.reports import oscal
 from compliance.reports.models import ReportStatus
 
-FILE_FORMAT = "oscal-json"
 OSCAL_NOTE = (
     f"An OSCAL {oscal.OSCAL_VERSION} assessment-results document in JSON. A passing control "
     "is a finding with state satisfied and a failing one not-satisfied; a control that is not "
@@ -45,14 +42,7 @@ class CheckOscalView(APIView):
         checks = Check.objects.for_tenant(request.tenant).select_related("entity")
         check = get_object_or_404(checks, pk=check_uuid)
 
-        record_request_event(
-            request,
-            AuditAction.EXPORT_DOWNLOADED,
-            target=check,
-            details={"check_id": str(check.pk), "format": FILE_FORMAT},
-        )
-        document = oscal.check_assessment_results(check)
-        return oscal.oscal_response(document, f"check-{check.pk}.oscal.json")
+        return oscal.check_download(request, check)
 
 
 class ReportOscalView(APIView):
@@ -78,16 +68,4 @@ class ReportOscalView(APIView):
         if report.status == ReportStatus.FAILED:
             raise Conflict(f"The report failed and has no results to export: {report.error}")
 
-        record_request_event(
-            request,
-            AuditAction.EXPORT_DOWNLOADED,
-            target=report,
-            details={
-                "report_id": report.public_id,
-                "format": FILE_FORMAT,
-                "digest": report.digest,
-            },
-        )
-        document = oscal.report_assessment_results(report)
-        filename = f"report-{report.public_id.replace(':', '-')}.oscal.json"
-        return oscal.oscal_response(document, filename)
+        return oscal.report_download(request, report)

@@ -28,6 +28,7 @@ from compliance.checks.filters import CheckFilter
 from compliance.checks.models import Check
 from compliance.inventory.models import Entity
 from compliance.reports.aggregation import isoformat_z
+from compliance.reports.exports import record_report_download
 from compliance.reports.filters import ReportFilter
 from compliance.reports.models import Report, ReportStatus, parse_report_public_id
 from compliance.reports.pdf import ensure_pdf
@@ -154,12 +155,7 @@ class ReportDetailView(APIView):
         # A ready report's body is the whole report, so reading it is a download
         # like the PDF. Polls of a generating report are not recorded.
         if report.status == ReportStatus.READY:
-            record_request_event(
-                request,
-                AuditAction.EXPORT_DOWNLOADED,
-                target=report,
-                details={"report_id": report.public_id, "format": "json", "digest": report.digest},
-            )
+            record_report_download(request, report, "json")
         return Response(body)
 
 

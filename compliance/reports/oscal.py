@@ -38,13 +38,18 @@ import zoneinfo
 
 from django.http import HttpResponse
 
+from compliance.audit.models import AuditAction
+from compliance.audit.services import record_request_event
 from compliance.catalog.models import Regulation
 from compliance.checks.importers.oscal import PROJECT_NAMESPACE
 from compliance.checks.models import FindingStatus
 from compliance.reports.aggregation import isoformat_z, period_bounds
+from compliance.reports.exports import record_report_download
 
 OSCAL_VERSION = "1.2.3"
 MEDIA_TYPE = "application/json"
+# The format name of an OSCAL download in the audit trail.
+FILE_FORMAT = "oscal-json"
 OSCAL_NAMESPACE = PROJECT_NAMESPACE
 UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, OSCAL_NAMESPACE)
 
@@ -325,3 +330,21 @@ def oscal_response(document, filename):
     response = HttpResponse(body.encode("utf-8"), content_type=MEDIA_TYPE)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def check_download(request, check):
+    """Record the download of ``check`` as OSCAL in the audit trail and return the file."""
+    record_request_event(
+        request,
+        AuditAction.EXPORT_DOWNLOADED,
+        target=check,
+        details={"check_id": str(check.pk), "format": FILE_FORMAT},
+    )
+    return oscal_response(check_assessment_results(check), f"check-{check.pk}.oscal.json")
+
+
+def report_download(request, report):
+    """Record the download of a ready ``report`` as OSCAL in the audit trail and return the file."""
+    record_report_download(request, report, FILE_FORMAT)
+    filename = f"report-{report.public_id.replace(':', '-')}.oscal.json"
+    return oscal_response(report_assessment_results(report), filename)

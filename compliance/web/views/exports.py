@@ -5,9 +5,7 @@ import logging
 from django.http import HttpResponse
 from django.views import View
 
-from compliance.audit.models import AuditAction
-from compliance.audit.services import record_request_event
-from compliance.reports.exports import report_findings_response
+from compliance.reports.exports import record_report_download, report_findings_response
 from compliance.reports.models import Report, ReportStatus
 from compliance.web.access import TenantRoleMixin, get_for_tenant
 
@@ -25,16 +23,7 @@ class ReportExportView(TenantRoleMixin, View):
         if report.status != ReportStatus.READY:
             return not_ready_response(report)
 
-        record_request_event(
-            request,
-            AuditAction.EXPORT_DOWNLOADED,
-            target=report,
-            details={
-                "report_id": report.public_id,
-                "format": self.file_format,
-                "digest": report.digest,
-            },
-        )
+        record_report_download(request, report, self.file_format)
         return report_findings_response(report, self.file_format)
 
 

@@ -30,10 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.run import measure, ready_report, setup_django  # noqa: E402
+
 TENANT_SLUG = "bench"
 BIG_ENTITY_NAME = "Big entity"
-BIG_REGULATION = "EU_AI_ACT"
-REPORT_DAYS = 365
 BENCH_USERNAME = "bench-pages-admin"
 PAGE_SIZE = 25
 DEEP_OFFSET = 100_000
@@ -66,30 +66,6 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def setup_django(database_url):
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("COMPLIANCE_DEMO", "1")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "compliance.settings")
-    import django
-
-    django.setup()
-
-
-def measure(function, runs, budget):
-    """Run ``function`` once to warm up, then up to ``runs`` times within ``budget`` seconds.
-
-    Return the durations in milliseconds.
-    """
-    function()
-    durations = []
-    deadline = time.perf_counter() + budget
-    while len(durations) < runs and (not durations or time.perf_counter() < deadline):
-        started = time.perf_counter()
-        function()
-        durations.append((time.perf_counter() - started) * 1000)
-    return durations
-
-
 def bench_admin(tenant):
     """Return the benchmark's admin user of ``tenant``, creating it on the first run."""
     from django.contrib.auth import get_user_model
@@ -99,22 +75,6 @@ def bench_admin(tenant):
     user, _ = get_user_model().objects.get_or_create(username=BENCH_USERNAME)
     Membership.objects.get_or_create(user=user, tenant=tenant, defaults={"role": Role.ADMIN})
     return user
-
-
-def ready_report(tenant, entity, end):
-    """Return a ready 365-day report of the big entity, generating it once as the API does."""
-    from compliance.reports.models import Report, ReportStatus
-    from compliance.reports.services import request_report
-
-    period = {
-        "tenant": tenant,
-        "entity": entity,
-        "regulation": BIG_REGULATION,
-        "period_start": end - dt.timedelta(days=REPORT_DAYS - 1),
-        "period_end": end,
-    }
-    stored = Report.objects.filter(**period, status=ReportStatus.READY).first()
-    return stored or request_report(**period, in_background=False)
 
 
 def page_urls(entity, report):

@@ -44,6 +44,25 @@ class ImportFileError(ValueError):
     """A file in no supported format or with a malformed record, so nothing was stored."""
 
 
+BYTE_ORDER_MARK = "\ufeff"
+
+
+def decode_utf8(data):
+    """Return the text of a file's bytes without a leading byte order mark.
+
+    Raises ``ImportFileError`` naming the line and offset of the first byte
+    that is not UTF-8.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ImportFileError(
+            f"Line {line}: the file is not valid UTF-8 (invalid byte at offset {error.start})."
+        ) from error
+    return text.removeprefix(BYTE_ORDER_MARK)
+
+
 class SkipKind(StrEnum):
     """The reason class of a skipped record: malformed, or of no regulation the product carries."""
 

@@ -62,6 +62,7 @@ from compliance.checks.importers.base import (
     ImportFileError,
     ParsedImport,
     RecordReader,
+    decode_utf8,
 )
 from compliance.checks.models import FindingStatus
 
@@ -75,7 +76,6 @@ PROBE_TAGS_FILE = MAPPINGS_DIR / "probe_owasp_tags.csv"
 
 OWASP_TAG_PREFIX = "owasp:"
 OLD_DETECTOR_PREFIX = "detector."
-BYTE_ORDER_MARK = "\ufeff"
 REPORT_START_ENTRIES = {"start_run setup", "init"}
 
 # garak's DEFCON runs from 1 (worst) to 5 (least risk). DEFCON 4 and 5 both
@@ -154,17 +154,6 @@ def load_probe_tags(path=PROBE_TAGS_FILE):
 
 
 # Reading the lines
-
-
-def _decode(data):
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise ImportFileError(
-            f"Line {line}: the file is not valid UTF-8 (invalid byte at offset {error.start})."
-        ) from error
-    return text.removeprefix(BYTE_ORDER_MARK)
 
 
 def _lines(text):
@@ -589,5 +578,5 @@ class GarakImporter:
         return isinstance(entry, dict) and entry.get("entry_type") in REPORT_START_ENTRIES
 
     def parse(self, data, records=None):
-        entries, results = _read_report(_decode(data), records or RecordReader())
+        entries, results = _read_report(decode_utf8(data), records or RecordReader())
         return to_parsed_import(entries, results)

@@ -87,6 +87,7 @@ from compliance.checks.importers.base import (
     ImportFileError,
     ParsedImport,
     RecordReader,
+    decode_utf8,
 )
 from compliance.checks.importers.json_records import array_record_label, json_array_items
 from compliance.checks.models import FindingStatus
@@ -95,7 +96,6 @@ FORMAT = "ocsf-compliance"
 SOURCE_NAME = "ocsf"
 SOURCE_NAME_MAX_LENGTH = 64
 OCSF_COMPLIANCE_FINDING = 2003
-BYTE_ORDER_MARK = "\ufeff"
 CLASS_PATTERN = re.compile(rb'"class_uid"\s*:\s*2003(?![0-9])')
 # Below this, ``time`` is read as epoch seconds (see the module docstring).
 MILLISECONDS_THRESHOLD = 100_000_000_000
@@ -168,16 +168,6 @@ class ComplianceRecord:
 
 
 # Reading the file
-
-
-def _decode(data):
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ImportFileError(
-            f"The file is not valid UTF-8 (invalid byte at offset {error.start})."
-        ) from error
-    return text.removeprefix(BYTE_ORDER_MARK)
 
 
 def _json_line(line, label):
@@ -514,7 +504,7 @@ class OcsfComplianceImporter:
 
     def parse(self, data, records=None):
         reader = records or RecordReader()
-        text = _decode(data)
+        text = decode_utf8(data)
         parsed = []
         for position, label, item, line in _records(text):
             record = reader.read(position, label, _read_item, item, line, label, reader, position)

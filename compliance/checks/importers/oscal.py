@@ -56,6 +56,7 @@ from compliance.checks.importers.base import (
     ImportFileError,
     ParsedImport,
     RecordReader,
+    decode_utf8,
 )
 from compliance.checks.models import FindingStatus
 
@@ -69,7 +70,6 @@ CROSSWALK_FILE = MAPPINGS_DIR / "sp800_53_crosswalk.csv"
 # project; a URN, so that it names no host.
 PROJECT_NAMESPACE = "urn:ai-compliance:oscal"
 
-BYTE_ORDER_MARK = "\ufeff"
 ROOT_PATTERN = re.compile(rb'"assessment-results"\s*:\s*\{')
 TARGET_TYPES = {"objective-id", "statement-id"}
 STATES = {
@@ -157,14 +157,9 @@ def sp800_53_control(target_id):
 
 
 def _load(data):
+    text = decode_utf8(data)
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ImportFileError(
-            f"The file is not valid UTF-8 (invalid byte at offset {error.start})."
-        ) from error
-    try:
-        return json.loads(text.removeprefix(BYTE_ORDER_MARK))
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise ImportFileError(
             f"Invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}."

@@ -39,10 +39,12 @@ from pathlib import Path
 from compliance.catalog.canonical import canonical_control_id
 from compliance.catalog.models import Regulation, Severity
 from compliance.checks.importers.base import (
+    BYTE_ORDER_MARK,
     ImportedFinding,
     ImportFileError,
     ParsedImport,
     RecordReader,
+    decode_utf8,
 )
 from compliance.checks.importers.json_records import array_record_label, json_array_items
 from compliance.checks.models import FindingStatus
@@ -81,7 +83,6 @@ CSV_REQUIRED_COLUMNS = (
     "MUTED",
 )
 OCSF_CLASS_PATTERN = re.compile(rb'"class_uid"\s*:\s*2004(?![0-9])')
-BYTE_ORDER_MARK = "\ufeff"
 
 
 @dataclass(frozen=True)
@@ -125,16 +126,6 @@ def load_mappings(directory=MAPPINGS_DIR):
         key: {regulation: sorted(ids) for regulation, ids in controls.items()}
         for key, controls in collected.items()
     }
-
-
-def _decode(data):
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ImportFileError(
-            f"The file is not valid UTF-8 (invalid byte at offset {error.start})."
-        ) from error
-    return text.removeprefix(BYTE_ORDER_MARK)
 
 
 def _status(raw, label, field):
@@ -309,7 +300,7 @@ class ProwlerCsvImporter:
 
     def parse(self, data, records=None):
         reader = records or RecordReader()
-        text = _decode(data)
+        text = decode_utf8(data)
         parsed = [
             reader.read(number, label, _csv_record, row, label, header)
             for number, label, row, header in _csv_rows(text)
@@ -387,7 +378,7 @@ class ProwlerOcsfImporter:
 
     def parse(self, data, records=None):
         reader = records or RecordReader()
-        text = _decode(data)
+        text = decode_utf8(data)
         parsed = []
         for index, item in json_array_items(text):
             label = array_record_label(index)

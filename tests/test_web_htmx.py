@@ -172,6 +172,26 @@ def test_ready_report_fragment_stops_polling(client, login_as, entity, tenant):
     assert 'class="chart"' in html
 
 
+def test_report_fragment_uses_tenant_zone(client, login_as, entity, tenant):
+    today = tenant.today()
+    report = request_report(
+        tenant=tenant,
+        entity=entity,
+        regulation="SOC2",
+        period_start=today - dt.timedelta(days=6),
+        period_end=today,
+    )
+    url = reverse("web:report-detail", kwargs={"report_id": report.pk})
+    login_as(Role.AUDITOR)
+    generated_at = re.compile(r"<dt>Generated at</dt><dd>([^<]+)</dd>")
+
+    page = generated_at.search(client.get(url).content.decode()).group(1)
+    fragment = generated_at.search(client.get(url, **HTMX).content.decode()).group(1)
+
+    assert fragment == page
+    assert fragment.endswith(("CET", "CEST"))
+
+
 def test_failed_report_fragment_stops_polling(client, login_as, entity):
     report = make_report(entity, ReportStatus.FAILED)
     login_as(Role.AUDITOR)

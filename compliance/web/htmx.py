@@ -8,6 +8,7 @@ the other way round.
 """
 
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 
 
@@ -22,8 +23,13 @@ def is_htmx(request):
 
 
 def render_page_or_partial(request, template_name, partial_name, context, **kwargs):
-    """Render ``template_name``, or only its partial ``partial_name`` for an htmx request."""
+    """Render ``template_name``, or only its partial ``partial_name`` for an htmx request.
+
+    A partial does not pass through ``base.html``, which shows times in the
+    tenant's zone, so the zone is set here for both.
+    """
     name = f"{template_name}#{partial_name}" if is_htmx(request) else template_name
-    response = render(request, name, context, **kwargs)
+    with timezone.override(request.tenant.zone):
+        response = render(request, name, context, **kwargs)
     patch_vary_headers(response, ["HX-Request"])
     return response

@@ -297,10 +297,28 @@ class TestReportGeneration:
 
     def test_unknown_entity_is_404(self, api, other_entity, entity):
         foreign = report_request(other_entity, 5)
-        wrong_type = report_request(entity, 5, entity_type="dataset")
+        missing = report_request(entity, 5, entity_id=str(uuid.uuid4()))
 
         assert_status(api.post("/v1/compliance/reports", json=foreign), 404)
-        assert_status(api.post("/v1/compliance/reports", json=wrong_type), 404)
+        assert_status(api.post("/v1/compliance/reports", json=missing), 404)
+
+    def test_wrong_entity_type_is_400(self, api, entity):
+        wrong_type = report_request(entity, 5, entity_type="dataset")
+
+        response = api.post("/v1/compliance/reports", json=wrong_type)
+
+        assert_status(response, 400)
+        message = response.json()["details"]["entity_type"][0]
+        assert message == f"Entity {entity.pk} is an agent, not a dataset."
+        assert Report.objects.count() == 0
+
+    def test_foreign_entity_type_not_revealed(self, api, other_entity):
+        body = report_request(other_entity, 5, entity_type="dataset")
+
+        response = api.post("/v1/compliance/reports", json=body)
+
+        assert_status(response, 404)
+        assert other_entity.entity_type not in response.text
 
     def test_other_tenant_report_is_404(self, api, live_server, other_tenant, issue_key, entity):
         created = api.post("/v1/compliance/reports", json=report_request(entity, 5)).json()

@@ -1,6 +1,5 @@
 """The v1 compliance endpoints. Views orchestrate, and the rules live in the domain apps."""
 
-from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -22,12 +21,11 @@ from compliance.api.serializers import (
     ReportSummarySerializer,
     check_items,
 )
-from compliance.audit.models import AuditAction
-from compliance.audit.services import record_request_event
 from compliance.checks.filters import CheckFilter
 from compliance.checks.models import Check
 from compliance.inventory.models import Entity
 from compliance.reports.aggregation import isoformat_z
+from compliance.reports.downloads import pdf_download
 from compliance.reports.exports import record_report_download
 from compliance.reports.filters import ReportFilter
 from compliance.reports.models import Report, ReportStatus, parse_report_public_id
@@ -98,11 +96,17 @@ class ComplianceReportsView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
 
-        entity = get_object_or_404(
-            Entity.objects.for_tenant(request.tenant),
-            pk=data["entity_id"],
-            entity_type=data["entity_type"],
-        )
+        entity = get_object_or_404(Entity.objects.for_tenant(request.tenant), pk=data["entity_id"])
+        if entity.entity_type != data["entity_type"]:
+            # The entity exists in this tenant, so naming its type reveals nothing new.
+            raise ValidationError(
+                {
+                    "entity_type": [
+                        f"Entity {entity.pk} is {_with_article(entity.entity_type)}, "
+                        f"not {_with_article(data['entity_type'])}."
+                    ]
+                }
+            )
         report = request_report(
             tenant=request.tenant,
             entity=entity,
@@ -132,6 +136,11 @@ class AggregatedReportListView(generics.ListAPIView):
             return Report.objects.none()
         reports = Report.objects.for_tenant(self.request.tenant).select_related("entity")
         return reports.order_by("-created_at", "-id")
+
+
+def _with_article(entity_type):
+    article = "an" if entity_type[0] in "aeiou" else "a"
+    return f"{article} {entity_type}"
 
 
 def tenant_report(request, report_id):
@@ -176,23 +185,7 @@ class ReportPdfView(APIView):
         if report.status == ReportStatus.FAILED:
             raise Conflict(f"The report failed and has no PDF: {report.error}")
 
-        ensure_pdf(report)
-        record_request_event(
-            request,
-            AuditAction.PDF_DOWNLOADED,
-            target=report,
-            details={"report_id": report.public_id, "pdf_sha256": report.pdf_sha256},
-        )
-        filename = report.public_id.replace(":", "-") + ".pdf"
-        response = FileResponse(
-            report.pdf.open("rb"),
-            content_type="application/pdf",
-            as_attachment=True,
-            filename=filename,
-        )
-        response["X-Content-SHA256"] = report.pdf_sha256
-        response["ETag"] = f'"{report.pdf_sha256}"'
-        return response
+        return pdf_download(request, report)
 
 
 class ReportVerificationView(APIView):

@@ -64,12 +64,25 @@ def test_login_keeps_next_page(client, make_member):
 def test_logout_needs_post(client, login_as):
     login_as(Role.AUDITOR)
 
-    assert client.get(reverse("web:logout")).status_code == 405
+    page = client.get(reverse("web:logout"))
+
+    assert page.status_code == 200
+    assert "_auth_user_id" in client.session
+    html = page.content.decode()
+    assert f'<form method="post" action="{reverse("web:logout")}"' in html
+    assert "csrfmiddlewaretoken" in html
     response = client.post(reverse("web:logout"))
 
     assert response.status_code == 302
     assert response["Location"] == reverse("web:login")
     assert "_auth_user_id" not in client.session
+
+
+def test_logout_page_logged_out(client, db):
+    response = client.get(reverse("web:logout"))
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("web:login")
 
 
 def test_root_redirects_to_overview(client, db):

@@ -1,4 +1,3 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from compliance.web.views import (
@@ -23,8 +22,8 @@ app_name = "web"
 urlpatterns = [
     path("", account.HomeView.as_view(), name="home"),
     path("login/", account.LoginView.as_view(), name="login"),
-    # Django's LogoutView accepts only POST, so a link or an image cannot end the session.
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Only a POST ends the session, so a link or an image cannot log anyone out.
+    path("logout/", account.LogoutView.as_view(), name="logout"),
     path("tenant/", account.TenantSwitchView.as_view(), name="tenant-switch"),
     path("overview/", overview.OverviewView.as_view(), name="overview"),
     path("entities/", entities.EntityListView.as_view(), name="entity-list"),

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.forms.forms import NON_FIELD_ERRORS
 from django.http import Http404
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.views import View
 from django.views.generic import RedirectView
 
@@ -70,6 +70,22 @@ class LoginView(auth_views.LoginView):
         response = self.render_to_response(context, status=429)
         response["Retry-After"] = str(wait)
         return response
+
+
+class LogoutView(auth_views.LogoutView):
+    """Django's logout view, which ends the session only on POST, with a page for GET.
+
+    A GET, from a typed or bookmarked address, shows a button that posts the
+    logout form, so a link or an image still cannot end the session. A
+    visitor who is not logged in goes to the login page.
+    """
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect("web:login")
+        return render(request, "web/logout.html")
 
 
 class HomeView(RedirectView):

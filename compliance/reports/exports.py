@@ -13,6 +13,7 @@ from compliance.catalog.models import Severity
 from compliance.checks.exports import csv_response, write_xlsx_sheet, xlsx_response
 from compliance.checks.models import CheckStatus
 from compliance.reports.aggregation import isoformat_z
+from compliance.reports.downloads import set_report_headers
 from compliance.reports.models import ReportStatus
 
 logger = logging.getLogger(__name__)
@@ -176,8 +177,7 @@ def report_findings_response(report, file_format):
         response = xlsx_response(filename, title, lambda book: _fill(book, report, header))
     else:
         raise ValueError(f"Unknown export format {file_format!r}; expected csv or xlsx.")
-    response["X-Report-Digest"] = report.digest
-    return response
+    return set_report_headers(response, report)
 
 
 def _fill(workbook, report, header):

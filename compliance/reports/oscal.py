@@ -31,6 +31,7 @@ the same bytes.
 """
 
 import datetime as dt
+import hashlib
 import json
 import re
 import uuid
@@ -44,6 +45,7 @@ from compliance.catalog.models import Regulation
 from compliance.checks.importers.oscal import PROJECT_NAMESPACE
 from compliance.checks.models import FindingStatus
 from compliance.reports.aggregation import isoformat_z, period_bounds
+from compliance.reports.downloads import set_report_headers
 from compliance.reports.exports import record_report_download
 
 OSCAL_VERSION = "1.2.3"
@@ -347,4 +349,5 @@ def report_download(request, report):
     """Record the download of a ready ``report`` as OSCAL in the audit trail and return the file."""
     record_report_download(request, report, FILE_FORMAT)
     filename = f"report-{report.public_id.replace(':', '-')}.oscal.json"
-    return oscal_response(report_assessment_results(report), filename)
+    response = oscal_response(report_assessment_results(report), filename)
+    return set_report_headers(response, report, hashlib.sha256(response.content).hexdigest())

@@ -1,17 +1,13 @@
 """Report pages: the list, the detail, the request form and the PDF download."""
 
-import base64
 import logging
 
 from django.core.paginator import Paginator
-from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.views import View
 
-from compliance.audit.models import AuditAction
-from compliance.audit.services import record_request_event
+from compliance.reports.downloads import pdf_download
 from compliance.reports.models import Report, ReportStatus
-from compliance.reports.pdf import ensure_pdf
 from compliance.reports.services import request_report
 from compliance.tenancy.models import Role
 from compliance.web.access import TenantRoleMixin, get_for_tenant
@@ -88,31 +84,4 @@ class ReportPdfView(TenantRoleMixin, View):
         if report.status != ReportStatus.READY:
             return render(request, "web/reports/not_ready.html", {"report": report}, status=409)
 
-        ensure_pdf(report)
-        record_request_event(
-            request,
-            AuditAction.PDF_DOWNLOADED,
-            target=report,
-            details={"report_id": report.public_id, "pdf_sha256": report.pdf_sha256},
-        )
-        return pdf_response(report)
-
-
-def pdf_filename(report):
-    """Return the download name: the public id with ``-`` for ``:``, which Windows rejects."""
-    return report.public_id.replace(":", "-") + ".pdf"
-
-
-def pdf_response(report):
-    """Return the stored PDF as an attachment with its SHA-256 as ``ETag`` and ``Repr-Digest``."""
-    response = FileResponse(
-        report.pdf.open("rb"),
-        as_attachment=True,
-        filename=pdf_filename(report),
-        content_type="application/pdf",
-    )
-    response["ETag"] = f'"{report.pdf_sha256}"'
-    digest = base64.b64encode(bytes.fromhex(report.pdf_sha256)).decode()
-    response["Repr-Digest"] = f"sha-256=:{digest}:"
-    response["Cache-Control"] = "private, no-cache"
-    return response
+        return pdf_download(request, report)

@@ -18,6 +18,7 @@ from compliance.audit.models import AuditEvent
 from compliance.reports.pdf import ensure_pdf
 from compliance.reports.services import request_report
 from compliance.tenancy.models import Role
+from compliance.web.views.verify import Sha256UploadHandler
 
 VERIFY_URL = "/reports/verify/"
 NO_MATCH = (
@@ -183,13 +184,37 @@ class TestVerifyUpload:
         settings.API_MAX_UPLOAD_BYTES = 1024
         login_as(Role.AUDITOR)
 
-        at_limit = upload(client, b"x" * 1024)
-        over_limit = upload(client, b"x" * 1025)
+        at_limit = upload(client, b"%PDF-" + b"x" * 1019)
+        over_limit = upload(client, b"%PDF-" + b"x" * 1020)
 
         assert at_limit.status_code == 200
         assert NO_MATCH in page_text(at_limit)
         assert over_limit.status_code == 413
         assert "The file is larger than 1024 bytes, the upload limit" in page_text(over_limit)
+
+    def test_csv_rejected_as_not_pdf(self, client, login_as):
+        login_as(Role.AUDITOR)
+
+        response = upload(client, b"control_id,status\nCC6.1,fail\n", name="findings.csv")
+
+        assert response.status_code == 400
+        text = page_text(response)
+        assert "findings.csv is not a PDF file, because it does not start with %PDF-" in text
+        assert "this PDF" not in text
+        assert NO_MATCH not in text
+        assert not AuditEvent.objects.filter(action="pdf_verified").exists()
+
+    def test_pdf_header_split_across_chunks(self):
+        handler = Sha256UploadHandler(None, max_bytes=1024)
+        handler.file_name, handler.content_type = "report.pdf", "application/pdf"
+        handler.hasher = hashlib.sha256()
+
+        for chunk in (b"%P", b"D", b"F-1.7\n", b"%%EOF\n"):
+            handler.receive_data_chunk(chunk, 0)
+        hashed = handler.file_complete(18)
+
+        assert hashed.header == b"%PDF-"
+        assert hashed.is_pdf
 
     def test_upload_never_stored(self, client, login_as, settings, monkeypatch):
         """Neither Django's in-memory nor its temporary-file upload is ever created."""

@@ -28,14 +28,21 @@ from compliance.web.access import TenantRoleMixin
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "web/verify/verify.html"
+# A PDF file starts with this header and its version, such as %PDF-1.7.
+PDF_HEADER = b"%PDF-"
 
 
 class HashedUpload(UploadedFile):
-    """An uploaded file reduced to its name, size and SHA-256, without its content."""
+    """An uploaded file reduced to its name, size, SHA-256 and first bytes, without the rest."""
 
-    def __init__(self, name, content_type, size, sha256):
+    def __init__(self, name, content_type, size, sha256, header):
         super().__init__(file=io.BytesIO(), name=name, content_type=content_type, size=size)
         self.sha256 = sha256
+        self.header = header
+
+    @property
+    def is_pdf(self):
+        return self.header.startswith(PDF_HEADER)
 
 
 class Sha256UploadHandler(FileUploadHandler):
@@ -52,11 +59,13 @@ class Sha256UploadHandler(FileUploadHandler):
         self.too_large = False
         self.hasher = None
         self.received = 0
+        self.header = b""
 
     def new_file(self, *args, **kwargs):
         super().new_file(*args, **kwargs)
         self.hasher = hashlib.sha256()
         self.received = 0
+        self.header = b""
         raise StopFutureHandlers()
 
     def receive_data_chunk(self, raw_data, start):
@@ -66,11 +75,15 @@ class Sha256UploadHandler(FileUploadHandler):
             raise StopUpload(connection_reset=False)
 
         self.hasher.update(raw_data)
+        if len(self.header) < len(PDF_HEADER):
+            self.header += raw_data[: len(PDF_HEADER) - len(self.header)]
         # Returning None keeps the chunk from any later handler.
         return None
 
     def file_complete(self, file_size):
-        return HashedUpload(self.file_name, self.content_type, file_size, self.hasher.hexdigest())
+        return HashedUpload(
+            self.file_name, self.content_type, file_size, self.hasher.hexdigest(), self.header
+        )
 
 
 class VerifyPdfForm(forms.Form):
@@ -102,6 +115,13 @@ class VerifyPdfForm(forms.Form):
         upload = self.cleaned_data.get("pdf")
         if not upload:
             raise ValidationError("Choose a PDF file to verify.", code="required")
+        if not upload.is_pdf:
+            raise ValidationError(
+                f"{upload.name} is not a PDF file, because it does not start with "
+                f"{PDF_HEADER.decode()}, so it was not checked. Choose the report PDF as it "
+                "was downloaded.",
+                code="not_pdf",
+            )
         return upload
 
 
@@ -144,8 +164,15 @@ class ReportVerifyView(TenantRoleMixin, View):
 
     def verify(self, request, handler):
         form = self.make_form(request.POST, request.FILES, upload_too_large=handler.too_large)
+        # A rejected file, such as one that is not a PDF, is not a verification and is not
+        # recorded in the audit trail.
         if not form.is_valid():
             status = 413 if form.has_error("pdf", "too_large") else 400
+            if form.has_error("pdf", "not_pdf"):
+                logger.info(
+                    "rejected a file that is not a PDF for verification in tenant %s",
+                    request.tenant.pk,
+                )
             if handler.too_large:
                 logger.info(
                     "rejected a PDF over %d bytes for verification in tenant %s",

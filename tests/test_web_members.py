@@ -124,7 +124,7 @@ class TestList:
         assert "olga@example.com" in html
         assert "gustav" not in html
         joined = membership_of(officer, tenant).created_at.astimezone(tenant.zone)
-        assert joined.strftime("%Y-%m-%d %H:%M") in html
+        assert f'{joined:%Y-%m-%d}</span> <span class="nowrap">{joined:%H:%M}' in html
         assert '<option value="officer" selected>Compliance officer</option>' in html
         assert "(you)" in html
 

@@ -178,6 +178,26 @@ class TestMethodologyAppendix:
         assert "rules-old" not in text, "a check before the period is not listed"
         assert "rules-soc2" not in text, "a check of another regulation is not listed"
 
+    def test_recorded_versions_need_no_note(self, filed):
+        _, pdf_bytes = filed
+
+        text = " ".join(appendix_text(pdf_bytes).split())
+
+        assert "not recorded" not in text
+        assert "stored before this product recorded versions" not in text
+
+    def test_unrecorded_versions_explained(self, clinic, media_root):
+        tenant, entity = clinic
+        build_history(entity)
+        old = add_bare_check(entity, at(1, 8), CheckSource.AUTOMATED, rule_set_version="rules-a")
+        Check.objects.filter(pk=old.pk).update(catalog_version="", rule_set_version="")
+        report = make_report(tenant, entity)
+
+        text = " ".join(appendix_text(report_pdf.render_pdf(report)).split())
+
+        assert "except checks stored before this product recorded versions" in text
+        assert "not recorded not recorded 1" in text
+
     def test_no_automated_check_stated(self, clinic, media_root):
         tenant, entity = clinic
         build_history(entity)

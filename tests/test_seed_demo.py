@@ -135,6 +135,26 @@ def test_seed_history_covers_six_months():
         assert 20 <= weekly <= 26
 
 
+def test_seed_history_records_versions():
+    seed()
+
+    automated = Check.objects.filter(source=CheckSource.AUTOMATED)
+    assert automated.filter(is_demo=True).exists()
+    assert not automated.filter(catalog_version="").exists()
+    assert not automated.filter(rule_set_version="").exists()
+
+
+def test_seed_fills_missing_history_versions():
+    seed()
+    history = Check.objects.filter(is_demo=True)
+    history.update(catalog_version="", rule_set_version="")
+
+    seed()
+
+    assert not history.filter(catalog_version="").exists()
+    assert not history.filter(rule_set_version="").exists()
+
+
 def test_seed_history_findings_marked_demo():
     seed()
 

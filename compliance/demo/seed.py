@@ -29,7 +29,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.catalog.loader import sync_catalog
+from compliance.catalog.loader import CATALOG_VERSION, sync_catalog
 from compliance.catalog.models import Control, Regulation, Severity
 from compliance.checks.automated import run_automated_check
 from compliance.checks.importers import import_results
@@ -41,6 +41,7 @@ from compliance.checks.models import (
     status_from_findings,
 )
 from compliance.checks.rollups import record_rollups
+from compliance.checks.rules import tenant_rule_set
 from compliance.inventory.models import Entity, EntityType
 from compliance.keys.models import ApiKey
 from compliance.reports.models import Report
@@ -62,8 +63,9 @@ USERS = [
     ("auditor-limited", Role.AUDITOR),
     ("admin", Role.ADMIN),
 ]
-# The second auditor sees one entity, two regulations and the last 90 days,
-# so the demo shows what a limited auditor gets. The first one sees everything.
+# The second auditor is limited to one entity, two regulations and the 90 days
+# up to the day of the latest seed_demo run, which moves that period each time,
+# so the demo shows what a limited auditor gets. The first auditor is unlimited.
 LIMITED_AUDITOR = "auditor-limited"
 LIMITED_REGULATIONS = [Regulation.HIPAA, Regulation.SOC2]
 LIMITED_DAYS = 90
@@ -713,8 +715,15 @@ def _finding(check, profile, status, entity, rng):
     )
 
 
-def _week_check(tenant, entity, regulation, week_start, progress, profiles, today):
-    """Return ``(check, findings)`` for one week, or ``None`` for a skipped week."""
+def _week_check(
+    tenant, entity, regulation, week_start, progress, profiles, today, rule_set_version
+):
+    """Return ``(check, findings)`` for one week, or ``None`` for a skipped week.
+
+    The check records the current catalog and rule-set versions, as
+    ``run_automated_check`` does, because it stands for a weekly run of
+    the automated checks.
+    """
     rng = random.Random(f"{entity.name}|{regulation}|{week_start.isoformat()}")  # noqa: S311
     if rng.random() < SKIPPED_WEEK_RATE:
         return None
@@ -732,6 +741,8 @@ def _week_check(tenant, entity, regulation, week_start, progress, profiles, toda
         regulation=regulation,
         scope={"generator": "seed_demo"},
         source=CheckSource.AUTOMATED,
+        catalog_version=CATALOG_VERSION,
+        rule_set_version=rule_set_version,
         is_demo=True,
         created_at=created_at,
         completed_at=created_at + dt.timedelta(minutes=rng.randint(2, 25)),
@@ -757,6 +768,9 @@ def _history(tenant, entities, today):
         for control in Control.objects.visible_to(tenant).filter(regulation__in=list(DEMO_CONTROLS))
     }
     this_week = today - dt.timedelta(days=today.weekday())
+    rule_set_versions = {
+        regulation: tenant_rule_set(regulation, tenant).version for regulation in DEMO_CONTROLS
+    }
 
     checks, findings = [], []
     for entity in entities.values():
@@ -767,7 +781,14 @@ def _history(tenant, entities, today):
                 week_start = this_week - dt.timedelta(weeks=HISTORY_WEEKS - 1 - week)
                 progress = week / (HISTORY_WEEKS - 1)
                 generated = _week_check(
-                    tenant, entity, regulation, week_start, progress, profiles, today
+                    tenant,
+                    entity,
+                    regulation,
+                    week_start,
+                    progress,
+                    profiles,
+                    today,
+                    rule_set_versions[regulation],
                 )
                 if generated is None:
                     continue
@@ -777,6 +798,22 @@ def _history(tenant, entities, today):
                 checks.append(check)
                 findings.extend(check_findings)
     return checks, findings
+
+
+def _record_history_versions(tenant):
+    """Store the current versions on generated checks that an older seed saved without them.
+
+    Return the number of checks updated.
+    """
+    updated = 0
+    for regulation in Regulation:
+        updated += Check.objects.filter(
+            tenant=tenant, is_demo=True, regulation=regulation, catalog_version=""
+        ).update(
+            catalog_version=CATALOG_VERSION,
+            rule_set_version=tenant_rule_set(regulation, tenant).version,
+        )
+    return updated
 
 
 def _automated_checks(tenant, entities):
@@ -844,6 +881,9 @@ def seed_demo(today=None):
         )
         _import_samples(tenant, entities[IMPORT_ENTITY_NAME], result)
 
+        versions_recorded = _record_history_versions(tenant)
+        if versions_recorded:
+            logger.info("recorded versions on %d generated demo checks", versions_recorded)
         checks, findings = _history(tenant, entities, today)
         Check.objects.bulk_create(checks)
         Finding.objects.bulk_create(findings, batch_size=2000)

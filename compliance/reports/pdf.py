@@ -370,12 +370,14 @@ def methodology_context(report, summary, checks):
             reported,
             counted,
         )
+    versions = automated_versions(checks)
     return {
         "sources": sources,
         "check_count": counted,
         "late_checks": counted - reported,
         "catalog_version": summary.get("catalog_version") or "",
-        "automated_versions": automated_versions(checks),
+        "automated_versions": versions,
+        "versions_missing": any(row["recorded"] is False for row in versions),
         "score": _score_facts(summary),
         "tie_break": [_label(FindingStatus, status).lower() for status in STATUS_PRECEDENCE],
         "bounds": _period_facts(report, summary),
@@ -415,7 +417,11 @@ def evidence_sources(checks):
 
 
 def automated_versions(checks):
-    """Return the catalog and rule-set versions of the automated checks, with check counts."""
+    """Return the catalog and rule-set versions of the automated checks, with check counts.
+
+    Checks stored before the versions were recorded have empty fields, which
+    print as "not recorded", and their row has ``recorded`` false.
+    """
     rows = (
         checks.filter(source=CheckSource.AUTOMATED)
         .values("catalog_version", "rule_set_version")
@@ -427,6 +433,7 @@ def automated_versions(checks):
             "catalog_version": row["catalog_version"] or "not recorded",
             "rule_set_version": row["rule_set_version"] or "not recorded",
             "count": row["count"],
+            "recorded": bool(row["catalog_version"] and row["rule_set_version"]),
         }
         for row in rows
     ]

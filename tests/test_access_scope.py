@@ -331,9 +331,13 @@ def test_banner_names_the_limits(world, auditor_clients):
 
     body = client.get(reverse("web:overview")).content.decode()
 
+    today = world["tenant"].today()
+    start = today - dt.timedelta(days=SCOPE_DAYS - 1)
     assert "Your view is limited to" in body
-    assert f"entities {world['entity'].name}" in body
-    assert "regulations GDPR, SOC2" in body
+    assert f"the entity {world['entity'].name};" in body
+    assert "the regulations SOC 2 and GDPR;" in body
+    assert f"the days from {start.day} {start:%b %Y} to {today.day} {today:%b %Y}" in body
+    assert "GDPR, SOC2" not in body
 
 
 @pytest.mark.django_db

@@ -57,8 +57,9 @@ def test_admin_sets_scope(client, admin, auditor_membership, entity, second_enti
     assert auditor_membership.scope_start == dt.date(2026, 9, 1)
     assert auditor_membership.scope_end == dt.date(2026, 11, 30)
     body = response.content.decode()
-    assert "alma now sees only entities Claims triage agent" in body
-    assert "Only entities Claims triage agent; regulations GDPR, SOC2" in body
+    assert "alma now sees only the entity Claims triage agent" in body
+    assert "Only the entity Claims triage agent; the regulations SOC 2 and GDPR" in body
+    assert "the days from 1 Sep 2026 to 30 Nov 2026" in body
 
 
 def test_scope_change_is_audited(client, admin, auditor_membership, entity):
@@ -164,5 +165,5 @@ def test_member_list_shows_scope(client, admin, auditor_membership, entity):
 
     body = client.get(MEMBERS_URL).content.decode()
 
-    assert "Only entities Claims triage agent; regulations GDPR, SOC2" in body
+    assert "Only the entity Claims triage agent; the regulations SOC 2 and GDPR" in body
     assert scope_url(auditor_membership) in body

@@ -19,6 +19,8 @@ so no key can see more than the admin who issued it.
 import datetime as dt
 from dataclasses import dataclass
 
+from django.utils import dateformat
+
 from compliance.catalog.models import Regulation
 from compliance.tenancy.models import Role
 
@@ -164,19 +166,41 @@ def clear_scope(membership):
 
 
 def describe_scope(scope, entity_names=()):
-    """Return a short sentence of what ``scope`` limits, for the banner and the member list.
+    """Return what ``scope`` limits as a phrase for the banner and the member pages.
 
     ``entity_names`` are the names of the chosen entities, in display order.
+    Regulations are named by their labels in catalog order, and the days as
+    "1 Sep 2026", for example "the entity Claims triage agent; the regulations
+    SOC 2 and HIPAA Security Rule; the days from 1 Sep 2026 to 29 Nov 2026".
     """
     parts = []
     if scope.entity_ids is not None:
-        parts.append("entities " + ", ".join(entity_names))
+        noun = "entity" if len(entity_names) == 1 else "entities"
+        parts.append(f"the {noun} {join_words(entity_names)}")
     if scope.regulations is not None:
-        parts.append("regulations " + ", ".join(sorted(scope.regulations)))
+        labels = [
+            regulation.label for regulation in Regulation if scope.allows_regulation(regulation)
+        ]
+        noun = "regulation" if len(labels) == 1 else "regulations"
+        parts.append(f"the {noun} {join_words(labels)}")
     if scope.start is not None and scope.end is not None:
-        parts.append(f"the days {scope.start:%Y-%m-%d} to {scope.end:%Y-%m-%d}")
+        parts.append(f"the days from {readable_date(scope.start)} to {readable_date(scope.end)}")
     elif scope.start is not None:
-        parts.append(f"the days from {scope.start:%Y-%m-%d}")
+        parts.append(f"the days from {readable_date(scope.start)}")
     elif scope.end is not None:
-        parts.append(f"the days up to {scope.end:%Y-%m-%d}")
+        parts.append(f"the days up to {readable_date(scope.end)}")
+    # Semicolons, because the lists inside the parts already use "and".
     return "; ".join(parts)
+
+
+def readable_date(day):
+    """Return ``day`` as "1 Sep 2026", in the active language's month names."""
+    return dateformat.format(day, "j M Y")
+
+
+def join_words(words):
+    """Join ``words`` as "a", "a and b" or "a, b and c"."""
+    words = list(words)
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]

@@ -38,6 +38,18 @@ def test_officer_sees_form_with_entity_chosen(client, login_as, entity):
     assert b'enctype="multipart/form-data"' in response.content
 
 
+def test_skip_checkbox_beside_label(client, login_as, entity):
+    login_as(Role.OFFICER)
+
+    body = client.get(URL).content.decode()
+
+    field = body.split('<div class="field field--checkbox">', 1)[1].split("</div>", 1)[0]
+    assert 'type="checkbox" name="skip_invalid"' in field
+    assert "Import without the invalid records" in field
+    css = (Path(__file__).resolve().parents[1] / "static" / "css" / "app.css").read_text()
+    assert ".field--checkbox {\n  display: grid;" in css
+
+
 def test_import_creates_checks(client, login_as, entity):
     login_as(Role.OFFICER)
 
@@ -115,6 +127,55 @@ def test_bad_record_without_option_names_it(client, login_as, entity):
     assert "OCSF record 3 (array index 2): invalid severity_id 7." in body
     assert "Import without the invalid records" in body
     assert not Check.objects.exists()
+
+
+SKIP_HINT = 'tick "Import without the invalid records" and upload the file again'
+
+
+def test_bad_record_suggests_skipping(client, login_as, entity):
+    login_as(Role.OFFICER)
+
+    response = post(client, entity, BAD_RECORD_FILE)
+
+    assert response.status_code == 400
+    assert SKIP_HINT in response.content.decode()
+
+
+def test_unsupported_file_suggests_no_skipping(client, login_as, entity):
+    login_as(Role.OFFICER)
+
+    response = client.post(
+        URL,
+        {
+            "entity": str(entity.pk),
+            "format": "",
+            "file": SimpleUploadedFile("notes.txt", b"no scanner wrote this"),
+        },
+    )
+
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "Unsupported file format." in body
+    assert SKIP_HINT not in body
+
+
+def test_json_lines_error_names_column(client, login_as, entity):
+    login_as(Role.OFFICER)
+    truncated = b'{"entry_type": "start_run setup", "transient.run_id": "abc\n'
+
+    response = client.post(
+        URL,
+        {
+            "entity": str(entity.pk),
+            "format": "garak",
+            "file": SimpleUploadedFile("report.jsonl", truncated),
+        },
+    )
+
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "Line 1: invalid JSON at column 55: a string starts here and is never closed." in body
+    assert "starting at." not in body
 
 
 def test_bad_record_with_option_is_skipped(client, login_as, entity):

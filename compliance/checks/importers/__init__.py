@@ -9,6 +9,7 @@ from compliance.audit.services import record_request_event
 from compliance.checks.importers.base import (
     ImportFileError,
     ImportResult,
+    InvalidRecordError,
     RecordReader,
     SkippedRecord,
     save_import,
@@ -22,6 +23,7 @@ __all__ = [
     "IMPORTERS",
     "ImportFileError",
     "ImportResult",
+    "InvalidRecordError",
     "SkippedRecord",
     "detect_format",
     "import_results",

@@ -44,6 +44,10 @@ class ImportFileError(ValueError):
     """A file in no supported format or with a malformed record, so nothing was stored."""
 
 
+class InvalidRecordError(ImportFileError):
+    """A malformed record that rejected the file, which importing with ``skip_invalid`` skips."""
+
+
 BYTE_ORDER_MARK = "\ufeff"
 
 
@@ -98,9 +102,9 @@ class RecordReader:
 
     An importer calls ``read`` once per record with the function that turns
     the record into its own value. That function raises ``ImportFileError``
-    for a malformed record. Without ``skip_invalid`` the error propagates and
-    the import stores nothing. With it the record is listed in ``skipped``
-    and ``read`` returns ``None``.
+    for a malformed record. Without ``skip_invalid`` it propagates as an
+    ``InvalidRecordError`` and the import stores nothing. With it the record
+    is listed in ``skipped`` and ``read`` returns ``None``.
     """
 
     def __init__(self, skip_invalid=False):
@@ -113,7 +117,7 @@ class RecordReader:
             return read_record(*args)
         except ImportFileError as error:
             if not self.skip_invalid:
-                raise
+                raise InvalidRecordError(str(error)) from error
             reason = str(error).removeprefix(f"{label}: ")
             self.skipped.append(SkippedRecord(position=position, record=label, reason=reason))
             return None

@@ -64,6 +64,7 @@ from compliance.checks.importers.base import (
     RecordReader,
     decode_utf8,
 )
+from compliance.checks.importers.json_records import json_error_reason
 from compliance.checks.models import FindingStatus
 
 logger = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ def _entry(line, number):
         entry = json.loads(line)
     except json.JSONDecodeError as error:
         raise ImportFileError(
-            f"Line {number}: invalid JSON at column {error.colno}: {error.msg}."
+            f"Line {number}: invalid JSON at column {error.colno}: {json_error_reason(error)}."
         ) from error
     if not isinstance(entry, dict) or not isinstance(entry.get("entry_type"), str):
         raise ImportFileError(

@@ -4,6 +4,22 @@ import json
 
 from compliance.checks.importers.base import ImportFileError
 
+# Python's decoder ends these messages in "at" and keeps the position in separate attributes.
+JSON_ERROR_REASONS = {
+    "Unterminated string starting at": "a string starts here and is never closed",
+    "Invalid control character at": "a string contains an unescaped control character here",
+}
+
+
+def json_error_reason(error):
+    """Return the reason of a ``json.JSONDecodeError`` as a clause that reads on its own."""
+    return JSON_ERROR_REASONS.get(error.msg, error.msg.removesuffix(" at"))
+
+
+def describe_json_error(error):
+    """Return where ``error`` happened and why, such as ``at line 3, column 9: Expecting value``."""
+    return f"at line {error.lineno}, column {error.colno}: {json_error_reason(error)}"
+
 
 def _skip_whitespace(text, position):
     while position < len(text) and text[position] in " \t\r\n":
@@ -37,8 +53,7 @@ def json_array_items(text, kind="OCSF"):
             item, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as error:
             raise ImportFileError(
-                f"{array_record_label(index, kind)}: invalid JSON at line {error.lineno}, "
-                f"column {error.colno}: {error.msg}."
+                f"{array_record_label(index, kind)}: invalid JSON {describe_json_error(error)}."
             ) from error
         yield index, item
 

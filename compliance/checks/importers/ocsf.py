@@ -89,7 +89,11 @@ from compliance.checks.importers.base import (
     RecordReader,
     decode_utf8,
 )
-from compliance.checks.importers.json_records import array_record_label, json_array_items
+from compliance.checks.importers.json_records import (
+    array_record_label,
+    json_array_items,
+    json_error_reason,
+)
 from compliance.checks.models import FindingStatus
 
 FORMAT = "ocsf-compliance"
@@ -175,7 +179,7 @@ def _json_line(line, label):
         return json.loads(line)
     except json.JSONDecodeError as error:
         raise ImportFileError(
-            f"{label}: invalid JSON at column {error.colno}: {error.msg}."
+            f"{label}: invalid JSON at column {error.colno}: {json_error_reason(error)}."
         ) from error
 
 

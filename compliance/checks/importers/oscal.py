@@ -58,6 +58,7 @@ from compliance.checks.importers.base import (
     RecordReader,
     decode_utf8,
 )
+from compliance.checks.importers.json_records import describe_json_error
 from compliance.checks.models import FindingStatus
 
 logger = logging.getLogger(__name__)
@@ -161,9 +162,7 @@ def _load(data):
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise ImportFileError(
-            f"Invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}."
-        ) from error
+        raise ImportFileError(f"Invalid JSON {describe_json_error(error)}.") from error
 
 
 def _object(value, label):

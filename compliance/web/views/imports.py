@@ -11,6 +11,7 @@ from django.views import View
 from compliance.checks.importers import (
     IMPORTERS,
     ImportFileError,
+    InvalidRecordError,
     import_results,
     record_import_events,
 )
@@ -109,7 +110,12 @@ class ImportView(TenantRoleMixin, View):
             )
         except ImportFileError as error:
             logger.info("import of %r for entity %s rejected: %s", upload.name, entity.pk, error)
-            context = {"import_error": str(error), "file_name": upload.name}
+            context = {
+                "import_error": str(error),
+                "file_name": upload.name,
+                # Skipping helps only when a malformed record, not the file as a whole, failed.
+                "suggest_skip": isinstance(error, InvalidRecordError) and not data["skip_invalid"],
+            }
             return self.render_page(request, form, status=400, **context)
 
         record_import_events(request, entity, result)

@@ -5,7 +5,12 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance.checks.importers import IMPORTERS, ImportFileError, import_results
+from compliance.checks.importers import (
+    IMPORTERS,
+    ImportFileError,
+    InvalidRecordError,
+    import_results,
+)
 from compliance.inventory.models import Entity
 from compliance.tenancy.models import Tenant
 
@@ -54,7 +59,9 @@ class Command(BaseCommand):
                 tenant_obj, entity_obj, path, format=format, skip_invalid=skip_invalid
             )
         except ImportFileError as error:
-            hint = "" if skip_invalid else " Pass --skip-invalid to import the valid records."
+            hint = ""
+            if isinstance(error, InvalidRecordError) and not skip_invalid:
+                hint = " Pass --skip-invalid to import the valid records."
             raise CommandError(
                 f"Import of {file} failed and stored nothing: {error}{hint}"
             ) from error

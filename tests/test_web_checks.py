@@ -146,6 +146,27 @@ def test_check_list_filters_by_failing_severity(client, login_as, checks):
     assert listed(low) == [checks["gdpr"].pk]
 
 
+def test_check_list_filters_by_control(client, login_as, checks):
+    login_as(Role.AUDITOR)
+
+    any_status = client.get(LIST_URL, {"control": "CC6.1"})
+    failing = client.get(LIST_URL, {"control": "CC6.1", "control_status": "fail"})
+    passing_elsewhere = client.get(LIST_URL, {"control": "CC7.2", "control_status": "fail"})
+
+    expected = [checks["soc2_new"].pk, checks["model"].pk, checks["soc2_old"].pk]
+    assert listed(any_status) == expected
+    assert listed(failing) == [checks["soc2_new"].pk]
+    assert listed(passing_elsewhere) == []
+
+
+def test_check_list_control_status_alone(client, login_as, checks):
+    login_as(Role.AUDITOR)
+
+    response = client.get(LIST_URL, {"control_status": "fail"})
+
+    assert listed(response) == [checks["soc2_new"].pk, checks["gdpr"].pk]
+
+
 def test_check_list_searches_entity_and_scanner(client, login_as, checks):
     login_as(Role.AUDITOR)
 

@@ -71,6 +71,10 @@ def coverage_data(entity, model_entity, other_entity):
     )
 
 
+def html_of(response):
+    return response.content.decode()
+
+
 def detail_rows(response):
     return {row.control.control_id: row for row in response.context["rows"]}
 
@@ -166,6 +170,20 @@ def test_detail_coverage_counts(client, login_as, coverage_data):
     assert coverage_of(rows["CC8.1"]) == {}
     assert coverage_of(rows["CC9.1"]) == {}
     assert response.context["with_evidence"] == 3
+
+
+def test_detail_coverage_links_to_checks(client, login_as, coverage_data):
+    login_as(Role.AUDITOR)
+    response = client.get(reverse("web:control-detail", kwargs={"regulation": "SOC2"}))
+    start = response.context["coverage_start"].isoformat()
+    link = re.search(r'href="([^"]*control=CC7.2&amp;control_status=fail[^"]*)"', html_of(response))
+
+    checks = client.get(link.group(1).replace("&amp;", "&"))
+
+    assert f"date_from={start}" in link.group(1)
+    assert [check.entity.name for check in checks.context["page"].object_list] == [
+        "Claims risk model"
+    ]
 
 
 def test_detail_rule_columns(client, login_as, coverage_data):

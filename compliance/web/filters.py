@@ -14,10 +14,11 @@ from django import forms
 from django.db.models import Exists, OuterRef, Q
 
 from compliance.catalog.models import Severity
-from compliance.checks.filters import FRAMEWORK_CHOICES, CheckFilter
+from compliance.checks.filters import CheckFilter
 from compliance.checks.models import CheckStatus, Finding, FindingStatus
 from compliance.inventory.filters import EntityFilter
 from compliance.inventory.models import Entity, EntityType
+from compliance.tenancy.scope import visible_regulations
 
 DATE_FORMATS = ["%Y-%m-%d"]
 
@@ -106,9 +107,30 @@ class CheckPageFilter(CheckFilter):
         label="Search",
         help_text="Part of the entity or scanner name.",
     )
+    control = django_filters.CharFilter(
+        method="filter_control",
+        max_length=64,
+        label="Control",
+        help_text="Checks with a finding of this control ID, such as CC6.1.",
+    )
+    control_status = django_filters.ChoiceFilter(
+        choices=FindingStatus.choices,
+        method="filter_control_status",
+        label="Control status",
+        empty_label="Any status",
+        help_text="With a control: that control's finding has this status.",
+    )
 
     class Meta(CheckFilter.Meta):
-        fields = [*CheckFilter.Meta.fields, "severity", "date_from", "date_to", "search"]
+        fields = [
+            *CheckFilter.Meta.fields,
+            "severity",
+            "date_from",
+            "date_to",
+            "search",
+            "control",
+            "control_status",
+        ]
         form = PageFilterForm
 
     def __init__(self, data=None, queryset=None, *, tenant, **kwargs):
@@ -116,7 +138,12 @@ class CheckPageFilter(CheckFilter):
         self.time_zone = tenant.zone
         self.filters["agent_id"].queryset = Entity.objects.for_tenant(tenant).order_by("name", "id")
         relabel(self, "agent_id", "Entity")
-        relabel(self, "framework", "Regulation", [("", "All regulations"), *FRAMEWORK_CHOICES])
+        # Only the regulations the access scope allows, so a limited auditor is
+        # not offered a choice that always lists nothing. The API keeps them all.
+        frameworks = [
+            (regulation.framework, regulation.label) for regulation in visible_regulations(tenant)
+        ]
+        relabel(self, "framework", "Regulation", [("", "All regulations"), *frameworks])
         relabel(self, "status", "Status", [("", "All statuses"), *CheckStatus.choices])
 
     def is_filtered(self):
@@ -127,6 +154,25 @@ class CheckPageFilter(CheckFilter):
             compliance_check=OuterRef("pk"), status=FindingStatus.FAIL, severity=value
         )
         return queryset.filter(Exists(failing))
+
+    def filter_control(self, queryset, name, value):
+        """Keep checks with a finding of control ``value``, of ``control_status`` when given."""
+        value = value.strip()
+        if not value:
+            return queryset
+        findings = Finding.objects.filter(compliance_check=OuterRef("pk"), control_id=value)
+        status = self.form.cleaned_data.get("control_status")
+        if status:
+            findings = findings.filter(status=status)
+        return queryset.filter(Exists(findings))
+
+    def filter_control_status(self, queryset, name, value):
+        """Keep checks with a finding of status ``value``, unless ``control`` narrows it."""
+        if (self.form.cleaned_data.get("control") or "").strip():
+            return queryset
+        return queryset.filter(
+            Exists(Finding.objects.filter(compliance_check=OuterRef("pk"), status=value))
+        )
 
     def filter_search(self, queryset, name, value):
         value = value.strip()

@@ -259,7 +259,8 @@ class ControlDetailView(TenantRoleMixin, View):
         rules_of_control = defaultdict(list)
         for rule in own_rules:
             rules_of_control[rule.control_id].append(rule)
-        coverage = latest_statuses(request.tenant, regulation, coverage_since())
+        since = coverage_since()
+        coverage = latest_statuses(request.tenant, regulation, since)
 
         rows = [control_row(control, rules, coverage, rules_of_control) for control in controls]
         catalog_ids = {control.control_id for control in controls}
@@ -274,6 +275,7 @@ class ControlDetailView(TenantRoleMixin, View):
             "with_evidence": sum(1 for row in rows if row.coverage),
             "evidence_outside_catalog": sorted(set(coverage) - catalog_ids),
             "coverage_days": COVERAGE_DAYS,
+            "coverage_start": since.astimezone(request.tenant.zone).date(),
             "regulations": list(Regulation),
         }
         return render(request, "web/controls/detail.html", context)

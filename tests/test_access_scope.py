@@ -9,6 +9,7 @@ scope filter from any page, endpoint or export makes one of these fail.
 """
 
 import datetime as dt
+import re
 import uuid
 
 import jwt
@@ -338,6 +339,61 @@ def test_banner_names_the_limits(world, auditor_clients):
     assert "the regulations SOC 2 and GDPR;" in body
     assert f"the days from {start.day} {start:%b %Y} to {today.day} {today:%b %Y}" in body
     assert "GDPR, SOC2" not in body
+
+
+def select_values(body, name):
+    """Return the option values of the ``<select name="...">`` in ``body``."""
+    match = re.search(rf'<select name="{name}".*?</select>', body, re.DOTALL)
+    assert match, f"no select named {name}"
+    return re.findall(r'<option value="([^"]*)"', match.group(0))
+
+
+@pytest.mark.django_db
+def test_check_filter_offers_scope_regulations(world, auditor_clients):
+    client, _ = auditor_clients
+
+    body = client.get(reverse("web:check-list")).content.decode()
+
+    assert select_values(body, "framework") == ["", "soc2", "gdpr"]
+    assert select_values(body, "agent_id") == ["", str(world["entity"].pk)]
+
+
+@pytest.mark.django_db
+def test_report_filter_offers_scope_regulations(world, auditor_clients):
+    client, _ = auditor_clients
+
+    body = client.get(reverse("web:report-list")).content.decode()
+
+    assert select_values(body, "regulation") == ["", "SOC2", "GDPR"]
+    assert select_values(body, "entity") == ["", str(world["entity"].pk)]
+
+
+@pytest.mark.django_db
+def test_controls_pages_offer_scope_regulations(world, auditor_clients):
+    client, _ = auditor_clients
+
+    listing = client.get(reverse("web:control-list")).content.decode()
+    detail = client.get(reverse("web:control-detail", kwargs={"regulation": "SOC2"}))
+
+    for body in (listing, detail.content.decode()):
+        assert reverse("web:control-detail", kwargs={"regulation": "GDPR"}) in body
+        assert reverse("web:control-detail", kwargs={"regulation": "HIPAA"}) not in body
+        assert reverse("web:control-detail", kwargs={"regulation": "ISO27001"}) not in body
+
+
+@pytest.mark.django_db
+def test_api_filters_accept_other_regulations(world, auditor_clients):
+    _, headers = auditor_clients
+
+    checks = Client().get(reverse("api:reports"), {"framework": "hipaa"}, headers=headers)
+    reports = Client().get(
+        reverse("api:aggregated-reports"), {"regulation": "HIPAA"}, headers=headers
+    )
+
+    assert_status(checks, 200)
+    assert checks.json()["total"] == 0
+    assert_status(reports, 200)
+    assert reports.json()["total"] == 0
 
 
 @pytest.mark.django_db

@@ -13,6 +13,7 @@ from compliance.inventory.models import Entity
 from compliance.reports.models import ReportStatus
 from compliance.reports.services import validate_period
 from compliance.tenancy.models import Membership, Role
+from compliance.tenancy.scope import visible_regulations
 
 CUSTOM_PERIOD = "custom"
 PERIOD_PRESETS = {
@@ -70,6 +71,11 @@ class EntityChoiceField(forms.ModelChoiceField):
         return f"{obj.name} ({obj.get_entity_type_display()})"
 
 
+def regulation_choices(tenant):
+    """Return ``(value, label)`` of the regulations that the caller's access scope allows."""
+    return [(regulation.value, regulation.label) for regulation in visible_regulations(tenant)]
+
+
 def date_input(today):
     return forms.DateInput(format="%Y-%m-%d", attrs={"type": "date", "max": today.isoformat()})
 
@@ -80,9 +86,7 @@ class ReportFilterForm(NoColonLabelsMixin, forms.Form):
     entity = EntityChoiceField(
         queryset=Entity.objects.none(), required=False, empty_label="All entities"
     )
-    regulation = forms.ChoiceField(
-        choices=[("", "All regulations"), *Regulation.choices], required=False
-    )
+    regulation = forms.ChoiceField(required=False)
     status = forms.ChoiceField(
         choices=[("", "All statuses"), *ReportStatus.choices], required=False
     )
@@ -90,6 +94,10 @@ class ReportFilterForm(NoColonLabelsMixin, forms.Form):
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["entity"].queryset = Entity.objects.for_tenant(tenant)
+        self.fields["regulation"].choices = [
+            ("", "All regulations"),
+            *regulation_choices(tenant),
+        ]
 
     def filter(self, reports):
         """Return ``reports`` narrowed by the filters, or none when a filter is invalid.

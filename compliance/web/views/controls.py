@@ -26,7 +26,7 @@ from compliance.checks.rules import RuleFileError, rule_set
 from compliance.inventory.models import EntityType
 from compliance.reports.aggregation import SEVERITY_ORDER, STATUS_PRECEDENCE
 from compliance.tenancy.models import Role
-from compliance.tenancy.scope import scope_of, within_entities
+from compliance.tenancy.scope import scope_of, visible_regulations, within_entities
 from compliance.web.access import TenantRoleMixin
 
 logger = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ class ControlListView(TenantRoleMixin, View):
         evidenced = evidenced_controls(request.tenant, since)
 
         summaries, rules_missing = [], []
-        for regulation in Regulation:
+        for regulation in visible_regulations(request.tenant):
             rules, loaded = rules_by_control(regulation)
             if not loaded:
                 rules_missing.append(regulation)
@@ -276,6 +276,6 @@ class ControlDetailView(TenantRoleMixin, View):
             "evidence_outside_catalog": sorted(set(coverage) - catalog_ids),
             "coverage_days": COVERAGE_DAYS,
             "coverage_start": since.astimezone(request.tenant.zone).date(),
-            "regulations": list(Regulation),
+            "regulations": visible_regulations(request.tenant),
         }
         return render(request, "web/controls/detail.html", context)

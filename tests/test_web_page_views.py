@@ -1,4 +1,4 @@
-"""Audit events for the pages an auditor reads, and none for other roles or failed requests."""
+"""Audit events for the pages an auditor reads or fails to find, and none for other roles."""
 
 import datetime as dt
 
@@ -6,9 +6,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from compliance.audit.models import AuditAction, AuditEvent
+from compliance.audit.models import AuditAction, AuditEvent, AuditOutcome
 from compliance.checks.models import FindingStatus
-from compliance.tenancy.models import Role
+from compliance.inventory.models import Entity, EntityType
+from compliance.tenancy.models import Membership, Role
 from tests.conftest import make_check
 
 pytestmark = pytest.mark.django_db
@@ -59,8 +60,49 @@ def test_other_roles_page_views_are_not_recorded(client, login_as, tenant, role)
     assert page_views(tenant) == []
 
 
-def test_missing_object_is_not_a_page_view(client, login_as, tenant, other_entity):
+def test_other_tenant_object_is_failed_view(client, login_as, tenant, other_entity):
+    auditor = login_as(Role.AUDITOR)
+    url = reverse("web:entity-detail", kwargs={"entity_id": other_entity.pk})
+
+    response = client.get(url)
+
+    assert response.status_code == 404
+    [event] = page_views(tenant)
+    assert event.actor_user == auditor
+    assert event.outcome == AuditOutcome.FAILURE
+    assert event.target_id == url
+    assert event.details == {"path": url, "query": "", "status": 404}
+
+
+def test_out_of_scope_object_is_failed_view(client, login_as, tenant, entity):
+    hidden = Entity.objects.create(tenant=tenant, entity_type=EntityType.MODEL, name="Hidden")
+    auditor = login_as(Role.AUDITOR)
+    membership = Membership.objects.get(user=auditor, tenant=tenant)
+    membership.scope_entities.set([entity])
+    url = reverse("web:entity-detail", kwargs={"entity_id": hidden.pk})
+
+    response = client.get(url)
+
+    assert response.status_code == 404
+    [event] = page_views(tenant)
+    assert event.outcome == AuditOutcome.FAILURE
+    assert event.details["status"] == 404
+    assert "Hidden" not in str(event.details)
+
+
+def test_success_view_outcome_is_success(client, login_as, tenant):
     login_as(Role.AUDITOR)
+
+    client.get(reverse("web:overview"))
+
+    [event] = page_views(tenant)
+    assert event.outcome == AuditOutcome.SUCCESS
+    assert "status" not in event.details
+
+
+@pytest.mark.parametrize("role", [Role.OFFICER, Role.ADMIN])
+def test_other_roles_missing_object_not_recorded(client, login_as, tenant, other_entity, role):
+    login_as(role)
 
     response = client.get(reverse("web:entity-detail", kwargs={"entity_id": other_entity.pk}))
 

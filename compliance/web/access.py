@@ -10,9 +10,10 @@ import logging
 
 from django.contrib.auth.mixins import AccessMixin
 from django.db.models import Count
+from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 
-from compliance.audit.models import AuditAction
+from compliance.audit.models import AuditAction, AuditOutcome
 from compliance.audit.services import record_request_event
 from compliance.tenancy.models import Membership, Role
 from compliance.tenancy.scope import attach_scope, membership_scope
@@ -85,12 +86,28 @@ def record_page_view(request, response):
         return
     if response.get("Content-Disposition", "").startswith("attachment"):
         return
+    _record_page_event(request, AuditOutcome.SUCCESS, {})
+
+
+def record_page_not_found(request):
+    """Record an auditor's GET or HEAD of an object that is missing or outside their scope.
+
+    The event is a failed page view with status 404. It does not say which
+    of the two it was, just as the response does not.
+    """
+    if request.method in ("GET", "HEAD"):
+        _record_page_event(request, AuditOutcome.FAILURE, {"status": 404})
+
+
+def _record_page_event(request, outcome, extra_details):
+    details = {"path": request.path, "query": request.GET.urlencode()[:1000], **extra_details}
     record_request_event(
         request,
         AuditAction.PAGE_VIEWED,
         target_type="page",
         target_id=request.path[:64],
-        details={"path": request.path, "query": request.GET.urlencode()[:1000]},
+        outcome=outcome,
+        details=details,
     )
 
 
@@ -122,9 +139,16 @@ class TenantRoleMixin(AccessMixin):
         if not Role.allows(membership.role, self.required_role):
             return self.reject_role(request, membership)
 
-        response = super().dispatch(request, *args, **kwargs)
-        if membership.role == Role.AUDITOR:
-            record_page_view(request, response)
+        if membership.role != Role.AUDITOR:
+            return super().dispatch(request, *args, **kwargs)
+
+        # Auditors' reads are audited, including requests for objects they cannot see.
+        try:
+            response = super().dispatch(request, *args, **kwargs)
+        except Http404:
+            record_page_not_found(request)
+            raise
+        record_page_view(request, response)
         return response
 
     def reject_role(self, request, membership):

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SAMPLES = Path(__file__).resolve().parent.parent / "compliance" / "demo" / "data"
 AZURE_CSV = SAMPLES / "prowler" / "example_output_azure.csv"
 OSCAL_RESULTS = SAMPLES / "oscal" / "ifa_assessment-results-example.json"
+GARAK_REPORT = SAMPLES / "garak" / "test.report.jsonl"
 OCSF_DIR = Path(__file__).resolve().parent / "data" / "ocsf"
 OCSF_FINDINGS = OCSF_DIR / "compliance_findings.jsonl"
 OCSF_BAD_RECORD = OCSF_DIR / "compliance_findings_bad_record.json"
@@ -194,6 +195,26 @@ class TestFileUpload:
         assert_status(second, 200)
         assert second.json()["already_imported"] is True
         assert Check.objects.count() == checks
+
+    def test_unmapped_file_twice_is_noop(self, api, entity):
+        def upload():
+            return api.post(
+                "/v1/compliance/results",
+                data={"entity_id": str(entity.pk)},
+                files={"file": ("report.jsonl", GARAK_REPORT.read_bytes(), "application/json")},
+            )
+
+        first = upload()
+        second = upload()
+
+        assert_status(first, 201)
+        assert first.json()["checks"] == []
+        assert first.json()["unmapped_reasons"] == [
+            "Probe test.Test has no OWASP LLM Top 10 tag in the bundled probe table."
+        ]
+        assert_status(second, 200)
+        assert second.json()["already_imported"] is True
+        assert Check.objects.count() == 0
 
     def test_unreadable_file_names_the_problem(self, api, entity):
         response = api.post(

@@ -19,6 +19,7 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = REPOSITORY / "compliance" / "demo" / "data" / "prowler"
 AZURE_CSV = SAMPLES_DIR / "example_output_azure.csv"
 AWS_OCSF = SAMPLES_DIR / "example_output_aws.ocsf.json"
+GARAK_REPORT = REPOSITORY / "compliance" / "demo" / "data" / "garak" / "test.report.jsonl"
 
 pytestmark = pytest.mark.django_db
 
@@ -181,6 +182,28 @@ def test_import_results_twice_changes_nothing(tenant, entity):
         "example_output_aws.ocsf.json was already imported for Claims agent; nothing changed "
         "(1 check, 4 findings, 0 records skipped)."
     )
+
+
+def test_import_results_unmapped_file_twice(tenant, entity):
+    arguments = (
+        "import_results",
+        str(GARAK_REPORT),
+        "--tenant",
+        "acme",
+        "--entity",
+        str(entity.pk),
+    )
+
+    first, _ = run(*arguments)
+    second, _ = run(*arguments)
+
+    assert "  unmapped: Probe test.Test has no OWASP LLM Top 10 tag" in first
+    assert first.splitlines()[-1].startswith("Imported test.report.jsonl (garak)")
+    assert second.splitlines()[-1] == (
+        "test.report.jsonl was already imported for Claims agent; nothing changed "
+        "(0 checks, 0 findings, 0 records skipped)."
+    )
+    assert not Check.objects.exists()
 
 
 def test_import_results_format_option(tenant, entity):

@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 from compliance.catalog.canonical import canonical_control_id
 from compliance.checks.importers import ImportFileError, detect_format, import_results
 from compliance.checks.importers.garak import load_probe_tags
-from compliance.checks.models import Check, CheckSource, Finding
+from compliance.checks.models import Check, CheckSource, Finding, ImportedFile
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = REPOSITORY / "compliance" / "demo" / "data" / "garak"
@@ -154,6 +154,34 @@ def test_sample_probe_has_no_owasp_tag(tenant, entity, path):
     assert result.unmapped_count == 1
     assert result.finding_count == 0
     assert_nothing_stored()
+
+
+@pytest.mark.parametrize("path", [NEW_REPORT, OTHER_REPORT], ids=["0.14", "0.13"])
+def test_sample_repeat_is_already_imported(tenant, entity, path):
+    first = import_results(tenant, entity, path)
+    second = import_results(tenant, entity, path)
+
+    assert first.already_imported is False
+    assert second.already_imported is True
+    assert second.checks == []
+    assert_nothing_stored()
+    assert ImportedFile.objects.filter(entity=entity).count() == 1
+
+
+def test_sample_names_unmapped_probe(tenant, entity):
+    result = import_results(tenant, entity, NEW_REPORT)
+
+    assert result.unmapped_reasons == [
+        "Probe test.Test has no OWASP LLM Top 10 tag in the bundled probe table."
+    ]
+
+
+def test_digest_tags_named_when_unmapped(tenant, entity):
+    result = import_results(tenant, entity, OTHER_REPORT)
+
+    assert result.unmapped_reasons == [
+        "Probe test.Test has no OWASP LLM Top 10 tag in the report digest."
+    ]
 
 
 def test_digest_run_counts_match_mapping(tenant, entity, digest, digest_report):

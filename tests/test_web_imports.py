@@ -17,6 +17,7 @@ URL = reverse("web:import-new")
 OCSF_DIR = Path(__file__).resolve().parent / "data" / "ocsf"
 GOOD_FILE = OCSF_DIR / "compliance_findings.json"
 BAD_RECORD_FILE = OCSF_DIR / "compliance_findings_bad_record.json"
+GARAK_REPORT = Path(__file__).resolve().parents[1] / "compliance/demo/data/garak/test.report.jsonl"
 
 
 def upload(path, name=None):
@@ -93,6 +94,22 @@ def test_same_file_twice_changes_nothing(client, login_as, entity):
         response.content.decode()
     )
     assert Finding.objects.count() == 8
+
+
+def test_unmapped_file_twice_says_why(client, login_as, entity):
+    login_as(Role.OFFICER)
+
+    first = post(client, entity, GARAK_REPORT)
+    second = post(client, entity, GARAK_REPORT)
+
+    first_body = first.content.decode()
+    assert "Imported test.report.jsonl for Claims triage agent" in first_body
+    assert "so no check was stored" in first_body
+    assert "Probe test.Test has no OWASP LLM Top 10 tag in the bundled probe table." in first_body
+    second_body = second.content.decode()
+    assert "was already imported for Claims triage agent; nothing changed" in second_body
+    assert "the earlier import stored no check either" in second_body
+    assert not Check.objects.exists()
 
 
 def test_bad_file_shows_error_and_keeps_input(client, login_as, entity):

@@ -154,6 +154,10 @@ class ImportOutcomeSerializer(serializers.Serializer):
     already_imported = serializers.BooleanField()
     record_count = serializers.IntegerField()
     unmapped_count = serializers.IntegerField()
+    unmapped_reasons = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Why the first unmapped records match no control, where the format tells.",
+    )
     skipped_count = serializers.IntegerField(help_text="Records left out of the import.")
     skipped_records = SkippedRecordSerializer(
         many=True, help_text=f"The first {MAX_SKIPPED_LISTED} records left out, in file order."
@@ -197,6 +201,7 @@ def _outcome(result):
         "already_imported": result.already_imported,
         "record_count": result.record_count,
         "unmapped_count": result.unmapped_count,
+        "unmapped_reasons": result.unmapped_reasons,
         "skipped_count": result.skipped_count,
         "skipped_records": [skipped.as_dict() for skipped in result.skipped[:MAX_SKIPPED_LISTED]],
         "checks": check_items(result.checks),

@@ -107,6 +107,32 @@ class Check(models.Model):
         return f"{self.regulation} check of {self.entity_id} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
+class ImportedFile(models.Model):
+    """A file imported for an entity, kept so that importing it again changes nothing.
+
+    A file whose records map to no control stores no check, so without this
+    row a repeated import would look like the first one.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="imported_files")
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="imported_files")
+    source_digest = models.CharField(max_length=64, help_text="SHA-256 of the imported bytes.")
+    format = models.CharField(max_length=32)
+    record_count = models.PositiveIntegerField(default=0)
+    unmapped_count = models.PositiveIntegerField(default=0)
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "entity", "source_digest"], name="imported_file_once"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.format} file {self.source_digest[:12]} imported for {self.entity_id}"
+
+
 class Finding(models.Model):
     """The outcome of one control in one check.
 

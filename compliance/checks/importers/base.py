@@ -30,6 +30,7 @@ from compliance.checks.models import (
     CheckSource,
     Finding,
     FindingStatus,
+    ImportedFile,
     status_from_findings,
 )
 from compliance.checks.rollups import record_rollups
@@ -161,7 +162,11 @@ class ImportedFinding:
 
 @dataclass(frozen=True)
 class ParsedImport:
-    """A parsed scanner file: its findings per control and when the scan ran."""
+    """A parsed scanner file: its findings per control and when the scan ran.
+
+    ``unmapped_reasons`` explains, for the first unmapped records, why no control
+    matched them. An importer that cannot tell leaves it empty.
+    """
 
     source_name: str
     format: str
@@ -172,6 +177,7 @@ class ParsedImport:
     unmapped_count: int
     scope: dict = field(default_factory=dict)
     skipped: list[SkippedRecord] = field(default_factory=list)
+    unmapped_reasons: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,7 @@ class ImportResult:
     record_count: int = 0
     unmapped_count: int = 0
     skipped: list[SkippedRecord] = field(default_factory=list)
+    unmapped_reasons: list[str] = field(default_factory=list)
 
     @property
     def skipped_count(self):
@@ -218,11 +225,20 @@ class Importer(Protocol):
 
 
 def _existing_checks(tenant, entity, digest):
-    return list(
+    """Return the checks of an earlier import of the file, or ``None`` if it was never imported.
+
+    The list is empty for an earlier import that stored no check.
+    """
+    checks = list(
         Check.objects.filter(tenant=tenant, entity=entity, source_digest=digest).order_by(
             "regulation"
         )
     )
+    if checks:
+        return checks
+    if ImportedFile.objects.filter(tenant=tenant, entity=entity, source_digest=digest).exists():
+        return []
+    return None
 
 
 def _already_imported(parsed, digest, checks):
@@ -236,6 +252,7 @@ def _already_imported(parsed, digest, checks):
         record_count=parsed.record_count,
         unmapped_count=parsed.unmapped_count,
         skipped=parsed.skipped,
+        unmapped_reasons=parsed.unmapped_reasons,
     )
 
 
@@ -286,17 +303,27 @@ def _create_checks(tenant, entity, parsed, digest):
     Check.objects.bulk_create(checks)
     Finding.objects.bulk_create(rows)
     record_rollups(checks, rows)
+    ImportedFile.objects.create(
+        tenant=tenant,
+        entity=entity,
+        source_digest=digest,
+        format=parsed.format,
+        record_count=parsed.record_count,
+        unmapped_count=parsed.unmapped_count,
+    )
     return checks, len(rows)
 
 
 def save_import(tenant, entity, parsed, digest):
     """Store ``parsed`` for ``entity`` unless a file with ``digest`` was imported before.
 
-    The lookup makes a repeated import a no-op. The ``check_import_once``
-    constraint covers two imports of the same file that race past it.
+    The lookup makes a repeated import a no-op, also for a file that stored
+    no check, because every import stores an ``ImportedFile`` row. The
+    ``imported_file_once`` and ``check_import_once`` constraints cover two
+    imports of the same file that race past it.
     """
     existing = _existing_checks(tenant, entity, digest)
-    if existing:
+    if existing is not None:
         logger.info("file %s already imported for entity %s", digest, entity.pk)
         return _already_imported(parsed, digest, existing)
 
@@ -305,7 +332,7 @@ def save_import(tenant, entity, parsed, digest):
             checks, finding_count = _create_checks(tenant, entity, parsed, digest)
     except IntegrityError:
         existing = _existing_checks(tenant, entity, digest)
-        if not existing:
+        if existing is None:
             raise
         logger.info("file %s imported concurrently for entity %s", digest, entity.pk)
         return _already_imported(parsed, digest, existing)
@@ -331,4 +358,5 @@ def save_import(tenant, entity, parsed, digest):
         record_count=parsed.record_count,
         unmapped_count=parsed.unmapped_count,
         skipped=parsed.skipped,
+        unmapped_reasons=parsed.unmapped_reasons,
     )

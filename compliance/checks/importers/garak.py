@@ -76,6 +76,8 @@ CONTROLS_FILE = MAPPINGS_DIR / "owasp_llm_controls.csv"
 PROBE_TAGS_FILE = MAPPINGS_DIR / "probe_owasp_tags.csv"
 
 OWASP_TAG_PREFIX = "owasp:"
+# The import result names the first unmapped probes only; unmapped_count has the total.
+MAX_UNMAPPED_REASONS = 20
 OLD_DETECTOR_PREFIX = "detector."
 REPORT_START_ENTRIES = {"start_run setup", "init"}
 
@@ -514,6 +516,16 @@ def _findings(entries, result, controls_by_tag):
     ]
 
 
+def _unmapped_reason(entries, probe):
+    tags, tag_source = _probe_tags(entries, probe)
+    if not tags:
+        return f"Probe {probe} has no OWASP LLM Top 10 tag in the {tag_source}."
+    return (
+        f"The OWASP LLM Top 10 tags of probe {probe} ({', '.join(tags)}, from the "
+        f"{tag_source}) map to no control."
+    )
+
+
 def _setup_value(setup, *keys):
     """Return the first string among ``keys`` of the setup entry (garak renamed some keys)."""
     for key in keys:
@@ -538,11 +550,13 @@ def _scope(entries):
 def to_parsed_import(entries, results):
     """Map the ``eval`` results of one report to findings per canonical control."""
     controls_by_tag = load_control_mappings()
-    findings, unmapped = [], 0
+    findings, unmapped, reasons = [], 0, {}
     for result in results:
         result_findings = _findings(entries, result, controls_by_tag)
         if not result_findings:
             unmapped += 1
+            if result.probe not in reasons and len(reasons) < MAX_UNMAPPED_REASONS:
+                reasons[result.probe] = _unmapped_reason(entries, result.probe)
         findings.extend(result_findings)
 
     finished_at = entries.finished_at or entries.started_at
@@ -560,6 +574,7 @@ def to_parsed_import(entries, results):
         record_count=len(results),
         unmapped_count=unmapped,
         scope=_scope(entries),
+        unmapped_reasons=list(reasons.values()),
     )
 
 

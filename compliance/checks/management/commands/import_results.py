@@ -67,6 +67,7 @@ class Command(BaseCommand):
             ) from error
 
         self._write_skipped(result)
+        self._write_unmapped(result)
         self._write_summary(path, entity_obj, result)
 
     def _entity(self, tenant, raw):
@@ -82,6 +83,15 @@ class Command(BaseCommand):
     def _write_skipped(self, result):
         for skipped in result.skipped:
             self.stdout.write(f"  skipped {skipped.record}: {skipped.reason}")
+
+    def _write_unmapped(self, result):
+        if result.checks or not result.record_count:
+            return
+        self.stdout.write(
+            "  No record maps to a control of the five regulations, so no check was stored."
+        )
+        for reason in result.unmapped_reasons:
+            self.stdout.write(f"  unmapped: {reason}")
 
     def _write_summary(self, path, entity, result):
         counts = result.findings_per_regulation()

@@ -242,9 +242,9 @@ def test_rule_on_own_control(officer):
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [
-        ({"expression": "logging.enabled &&"}, "expression", "invalid CEL expression"),
-        ({"expression": "logging.colour"}, "expression", "not a fact in facts.json"),
-        ({"expression": "logging.retention_days"}, "expression", "expected a boolean"),
+        ({"expression": "logging.enabled &&"}, "expression", "The expression ends too early"),
+        ({"expression": "logging.colour"}, "expression", "logging.colour is not a known fact"),
+        ({"expression": "logging.retention_days"}, "expression", "not true or false"),
         ({"control_id": "CC9.9"}, "control_id", "has no control CC9.9"),
         ({"control_id": "Art. 32"}, "control_id", "Unknown SOC 2 control ID"),
         ({"entity_types": ["robot"]}, "entity_types", "not a valid choice"),

@@ -153,20 +153,54 @@ def test_rule_records_facts_read(tenant):
 def test_rule_bad_cel(tenant):
     errors = rule_errors(tenant, shipped("SOC2", "CC7.2"), "logging.enabled &&")
 
-    assert "invalid CEL expression" in errors["expression"][0]
+    message = errors["expression"][0]
+    assert message == (
+        "The expression ends too early, at column 19: a value, a fact or a closing "
+        "bracket is missing."
+    )
+    assert "INVALID_ARGUMENT" not in message
+
+
+def test_rule_unknown_operator(tenant):
+    errors = rule_errors(tenant, shipped("SOC2", "CC7.2"), "logging.enabled &&& true")
+
+    assert errors["expression"][0].startswith("'&' at column 19 is not valid CEL.")
+
+
+def test_rule_type_mismatch(tenant):
+    errors = rule_errors(tenant, shipped("SOC2", "CC7.2"), "logging.retention_days == 'long'")
+
+    message = errors["expression"][0]
+    assert message.startswith("At column 24, == cannot be applied to int and string.")
+    assert "overload" not in message
+
+
+def test_rule_syntax_error_on_second_line(tenant):
+    errors = rule_errors(tenant, shipped("SOC2", "CC7.2"), "logging.enabled\n)")
+
+    assert errors["expression"][0].startswith("Unexpected ')' at line 2, column 1.")
 
 
 def test_rule_unknown_fact(tenant):
     errors = rule_errors(tenant, shipped("SOC2", "CC7.2"), "logging.colour == 'blue'")
 
-    assert "'logging.colour'" in errors["expression"][0]
-    assert "not a fact in facts.json" in errors["expression"][0]
+    message = errors["expression"][0]
+    assert message.startswith("logging.colour is not a known fact.")
+    assert 'listed under "Available facts" on the rule form' in message
+    assert "facts.json" not in message
+    assert "container" not in message
+
+
+def test_rule_misspelt_fact_suggested(tenant):
+    errors = rule_errors(tenant, shipped("SOC2", "CC7.2"), "logging.enabeld")
+
+    assert "Did you mean logging.enabled?" in errors["expression"][0]
 
 
 def test_rule_non_bool(tenant):
     errors = rule_errors(tenant, shipped("SOC2", "CC7.2"), "logging.retention_days + 1")
 
-    assert "expected a boolean" in errors["expression"][0]
+    assert "returns a value of type int, not true or false" in errors["expression"][0]
 
 
 def test_rule_reads_no_fact(tenant):
@@ -245,6 +279,34 @@ def test_tenant_rule_in_check(tenant, attributes, status):
     assert finding.severity == "high"
     assert finding.title == "Logs are kept for two years"
     assert check.findings.count() == len(rule_set("SOC2").rules) + 1
+
+
+def test_failed_rule_default_remediation(tenant):
+    control = make_control(tenant)
+    rule = make_rule(tenant, control)
+    agent = make_agent(tenant, {"logging": {"retention_days": 400}})
+
+    finding = tenant_finding(run_automated_check(agent, "SOC2"), rule)
+
+    assert finding.status == FindingStatus.FAIL
+    assert finding.remediation == (
+        "Change the entity's values of logging.retention_days so that "
+        "logging.retention_days >= 730 becomes true, then run the check again."
+    )
+    assert "Record" not in finding.remediation
+
+
+def test_unassessed_rule_asks_for_facts(tenant):
+    control = make_control(tenant)
+    rule = make_rule(tenant, control)
+    agent = make_agent(tenant, {})
+
+    finding = tenant_finding(run_automated_check(agent, "SOC2"), rule)
+
+    assert finding.status == FindingStatus.NOT_ASSESSED
+    assert finding.remediation == (
+        "Record logging.retention_days in the entity's attributes, then run the check again."
+    )
 
 
 def test_tenant_rule_on_shipped_control(tenant):

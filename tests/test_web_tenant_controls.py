@@ -164,10 +164,24 @@ def test_rule_form_shows_field_error(client, login_as):
 
     body = response.content.decode()
     assert response.status_code == 400
-    assert "not a fact in facts.json" in body
+    assert "logging.colour is not a known fact." in body
+    assert '<details class="card" id="available-facts" open>' in body
     assert "logging.colour == &#x27;red&#x27;" in body
     assert 'value="Logs are kept for two years"' in body
     assert not TenantRule.objects.exists()
+
+
+def test_rule_form_lists_facts(client, login_as):
+    login_as(Role.OFFICER)
+
+    response = client.get(reverse("web:rule-new", kwargs={"regulation": "SOC2"}))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "docs/rules.md" not in body
+    assert '<a href="#available-facts">Available facts</a>' in body
+    assert '<details class="card" id="available-facts">' in body
+    assert '<td class="mono">credentials.rotation_days</td><td class="mono">int</td>' in body
 
 
 def test_rule_form_lists_visible_controls(client, login_as, tenant, other_tenant):

@@ -130,8 +130,8 @@ def _invalid_facts(evidence, invalid):
         status=FindingStatus.NOT_ASSESSED,
         description=f"Not assessed because facts have invalid values: {problems}.",
         remediation=(
-            f"Correct {', '.join(invalid)} in the entity's attributes (see the fact "
-            "vocabulary in docs/rules.md), then run the check again."
+            f"Correct {', '.join(invalid)} in the entity's attributes to the type the "
+            "description names, then run the check again."
         ),
         evidence=evidence,
     )
@@ -151,7 +151,10 @@ def _evaluation_error(rule, evidence, missing, error):
     return RuleResult(
         status=FindingStatus.NOT_ASSESSED,
         description=f"Not assessed because the rule failed to evaluate: {error}",
-        remediation="Check the recorded facts against the fact vocabulary in docs/rules.md.",
+        remediation=(
+            f"Check the recorded values of {', '.join(evidence['facts']) or 'the facts'} "
+            f"against the expression {rule.expression}, then run the check again."
+        ),
         evidence=evidence,
     )
 

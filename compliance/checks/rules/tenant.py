@@ -12,6 +12,7 @@ a version mismatch rebuilds it, so another process's edit is picked up on the
 next check.
 """
 
+import difflib
 import hashlib
 import json
 import logging
@@ -24,11 +25,11 @@ from django.db.models.signals import post_delete, post_save
 from compliance.catalog.models import Regulation, Severity, TenantRule
 from compliance.checks.rules.loader import (
     MAX_EXPRESSION_LENGTH,
+    UNDECLARED_PATTERN,
     CompiledRule,
     Rule,
     RuleSet,
     _compile_program,
-    _describe_compile_error,
     load_vocabulary,
     rule_set,
 )
@@ -37,6 +38,35 @@ logger = logging.getLogger(__name__)
 
 TENANT_RULE_FILE = "tenant rule"
 IDENTIFIER_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Where the rule form lists the facts, which the messages below point to.
+FACTS_HINT = 'The facts you can use are listed under "Available facts" on the rule form.'
+
+# cel-expr-python reports ``ERROR: <input>:line:column: message`` followed by
+# the expression and a caret line. Only the first error is shown to people.
+CEL_ERROR_PATTERN = re.compile(r"ERROR: <input>:(\d+):(\d+): ([^\n]*)")
+CEL_OPERATORS = {
+    "_==_": "==",
+    "_!=_": "!=",
+    "_<_": "<",
+    "_<=_": "<=",
+    "_>_": ">",
+    "_>=_": ">=",
+    "_+_": "+",
+    "_-_": "-",
+    "_*_": "*",
+    "_/_": "/",
+    "_%_": "%",
+    "_&&_": "&&",
+    "_||_": "||",
+    "!_": "!",
+    "-_": "-",
+    "@in": "in",
+    "_[_]": "[]",
+    "_?_:_": "?:",
+}
+OVERLOAD_PATTERN = re.compile(r"found no matching overload for '([^']+)' applied to '\(([^)]*)\)'")
+TOKEN_PATTERN = re.compile(r"token recognition error at: '([^']*)'")
+INPUT_PATTERN = re.compile(r"(?:mismatched|extraneous) input '([^']*)'")
 
 _cache = {}
 _cache_lock = threading.Lock()
@@ -63,10 +93,11 @@ def expression_facts(expression):
     try:
         program = _compile_program(declarations, expression)
     except (RuntimeError, ValueError) as error:
-        raise ValueError(_describe_compile_error(error, vocabulary)) from error
+        raise ValueError(describe_expression_error(str(error), expression, vocabulary)) from error
     if program.return_type() != cel.Type.BOOL:
         raise ValueError(
-            f"The expression returns {program.return_type().name()}, expected a boolean."
+            f"The expression returns a value of type {program.return_type().name().lower()}, "
+            "not true or false. Compare the value, for example with >= or ==."
         )
 
     # A fact is read when the expression stops compiling without it. Only
@@ -78,6 +109,64 @@ def expression_facts(expression):
     if not read:
         raise ValueError("The expression reads no fact; use at least one fact of the vocabulary.")
     return read
+
+
+def describe_expression_error(message, expression, vocabulary):
+    """Return a message for people from CEL's compile error ``message`` for ``expression``."""
+    match = CEL_ERROR_PATTERN.search(message)
+    if match is None:
+        return f"The expression is not valid CEL: {message.strip().splitlines()[0]}"
+    line, column, detail = int(match.group(1)), int(match.group(2)), match.group(3)
+    where = f"column {column}" if "\n" not in expression else f"line {line}, column {column}"
+
+    undeclared = UNDECLARED_PATTERN.search(detail)
+    if undeclared:
+        return _unknown_name_message(undeclared.group(1), vocabulary)
+    overload = OVERLOAD_PATTERN.search(detail)
+    if overload:
+        operator = CEL_OPERATORS.get(overload.group(1), overload.group(1))
+        operands = " and ".join(overload.group(2).split(", "))
+        return (
+            f"At {where}, {operator} cannot be applied to {operands}. Compare each fact "
+            "with a value of its type, such as a number for an int fact or text in quotes "
+            "for a string fact."
+        )
+    if detail.startswith("Syntax error"):
+        return _syntax_error_message(detail, where)
+    detail = detail.removesuffix(" (in container '')")
+    return f"The expression is not valid CEL at {where}: {detail}."
+
+
+def _unknown_name_message(name, vocabulary):
+    close = difflib.get_close_matches(name, list(vocabulary), n=1)
+    suggestion = f" Did you mean {close[0]}?" if close else ""
+    return f"{name} is not a known fact.{suggestion} {FACTS_HINT}"
+
+
+def _syntax_error_message(detail, where):
+    token = TOKEN_PATTERN.search(detail)
+    if token:
+        return (
+            f"{token.group(1).strip()!r} at {where} is not valid CEL. Use && for and, || for "
+            "or, ! for not, and == or != to compare."
+        )
+    unexpected = INPUT_PATTERN.search(detail)
+    if unexpected and unexpected.group(1) == "<EOF>":
+        return (
+            f"The expression ends too early, at {where}: a value, a fact or a closing "
+            "bracket is missing."
+        )
+    if unexpected:
+        return f"Unexpected {unexpected.group(1)!r} at {where}. Check the operators and brackets."
+    return f"The expression has a syntax error at {where}. Check the operators and brackets."
+
+
+def failing_rule_remediation(facts, expression):
+    """Return the remediation of a failed tenant rule whose author gave none."""
+    return (
+        f"Change the entity's values of {', '.join(facts)} so that {expression} "
+        "becomes true, then run the check again."
+    )
 
 
 def _compiles_without(declarations, path, expression):
@@ -172,7 +261,7 @@ def _compile_row(row):
         entity_types=frozenset(row.entity_types),
         facts=tuple(row.facts),
         expression=row.expression,
-        remediation=row.remediation or "Record the facts the rule reads, then run the check again.",
+        remediation=row.remediation or failing_rule_remediation(row.facts, row.expression),
         file_name=TENANT_RULE_FILE,
     )
     facts = tuple(vocabulary[path] for path in row.facts)

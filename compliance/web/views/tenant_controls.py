@@ -15,6 +15,7 @@ from django.views import View
 from compliance.audit.models import AuditAction
 from compliance.audit.services import record_request_event
 from compliance.catalog.models import Control, Regulation, TenantRule
+from compliance.checks.rules.loader import load_vocabulary
 from compliance.tenancy.models import Role
 from compliance.web.access import TenantRoleMixin, get_for_tenant
 from compliance.web.control_forms import ControlForm, TenantRuleForm
@@ -109,6 +110,15 @@ class RuleCreateView(ControlEditBase):
 
     def describe(self, rule):
         return f"rule “{rule.title}”"
+
+    def render_form(self, request, form, regulation, instance):
+        context = {
+            "form": form,
+            "regulation": regulation,
+            "object": instance,
+            "facts": load_vocabulary().values(),
+        }
+        return render(request, self.template_name, context, status=400 if form.errors else 200)
 
 
 class RuleEditView(RuleCreateView):

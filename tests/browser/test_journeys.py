@@ -237,13 +237,13 @@ def test_admin_limits_auditor_who_sees_only_that(page, live_server, members, his
     page.get_by_label("Claims triage agent").check()
     page.get_by_label("SOC 2").check()
     page.get_by_role("button", name="Save scope").click()
-    saved = page.get_by_text("auditor-user now sees only entities Claims triage agent")
+    saved = page.get_by_text("auditor-user now sees only the entity Claims triage agent")
     expect(saved).to_be_visible()
     page.get_by_role("button", name="Log out").click()
 
     log_in(page, live_server.url, "auditor-user")
     banner = page.locator(".scope-banner")
-    expect(banner).to_contain_text("entities Claims triage agent; regulations SOC2")
+    expect(banner).to_contain_text("the entity Claims triage agent; the regulation SOC 2")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Entities").click()
     expect(page.get_by_role("link", name="Claims triage agent")).to_be_visible()

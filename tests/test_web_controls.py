@@ -176,14 +176,27 @@ def test_detail_coverage_links_to_checks(client, login_as, coverage_data):
     login_as(Role.AUDITOR)
     response = client.get(reverse("web:control-detail", kwargs={"regulation": "SOC2"}))
     start = response.context["coverage_start"].isoformat()
-    link = re.search(r'href="([^"]*control=CC7.2&amp;control_status=fail[^"]*)"', html_of(response))
+    link = re.search(r'href="([^"]*control=CC6.1&amp;control_status=pass[^"]*)"', html_of(response))
 
     checks = client.get(link.group(1).replace("&amp;", "&"))
 
     assert f"date_from={start}" in link.group(1)
-    assert [check.entity.name for check in checks.context["page"].object_list] == [
-        "Claims risk model"
-    ]
+    listed = checks.context["page"].object_list
+    assert len(listed) == coverage_of(detail_rows(response)["CC6.1"])["pass"]
+    assert [check.entity.name for check in listed] == ["Claims triage agent"]
+
+
+def test_detail_every_count_matches_its_checks(client, login_as, coverage_data):
+    login_as(Role.AUDITOR)
+    response = client.get(reverse("web:control-detail", kwargs={"regulation": "SOC2"}))
+    links = re.findall(
+        r'<a class="coverage-link" href="([^"]+)"[^>]*>.*?</span> (\d+)</a>', html_of(response)
+    )
+
+    assert links
+    for link, count in links:
+        listed = client.get(link.replace("&amp;", "&")).context["page"].object_list
+        assert len(listed) == int(count), link
 
 
 def test_detail_rule_columns(client, login_as, coverage_data):

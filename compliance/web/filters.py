@@ -11,7 +11,7 @@ import datetime as dt
 
 import django_filters
 from django import forms
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 
 from compliance.catalog.models import Severity
 from compliance.checks.filters import CheckFilter
@@ -19,6 +19,7 @@ from compliance.checks.models import CheckStatus, Finding, FindingStatus
 from compliance.inventory.filters import EntityFilter
 from compliance.inventory.models import Entity, EntityType
 from compliance.tenancy.scope import visible_regulations
+from compliance.web.latest import latest_first
 
 DATE_FORMATS = ["%Y-%m-%d"]
 
@@ -120,6 +121,12 @@ class CheckPageFilter(CheckFilter):
         empty_label="Any status",
         help_text="With a control: that control's finding has this status.",
     )
+    latest = django_filters.BooleanFilter(
+        method="filter_latest",
+        label="Latest finding only",
+        widget=forms.CheckboxInput,
+        help_text="With a control: only each entity's latest finding of it since the From day.",
+    )
 
     class Meta(CheckFilter.Meta):
         fields = [
@@ -130,6 +137,7 @@ class CheckPageFilter(CheckFilter):
             "search",
             "control",
             "control_status",
+            "latest",
         ]
         form = PageFilterForm
 
@@ -164,7 +172,31 @@ class CheckPageFilter(CheckFilter):
         status = self.form.cleaned_data.get("control_status")
         if status:
             findings = findings.filter(status=status)
+        if self.form.cleaned_data.get("latest"):
+            findings = findings.filter(pk=Subquery(self.latest_finding(value)))
         return queryset.filter(Exists(findings))
+
+    def latest_finding(self, control_id):
+        """Return a subquery of the latest finding of ``control_id`` of the outer finding's entity.
+
+        Only findings observed from the start of the From day count, as on
+        the controls page, whose coverage counts link here.
+        """
+        latest = Finding.objects.filter(
+            tenant_id=OuterRef("tenant_id"),
+            entity_id=OuterRef("entity_id"),
+            regulation=OuterRef("regulation"),
+            control_id=control_id,
+        )
+        day = self.form.cleaned_data.get("date_from")
+        start = self.start_of(day) if day else None
+        if start is not None:
+            latest = latest.filter(observed_at__gte=start)
+        return latest.order_by(*latest_first()).values("pk")[:1]
+
+    def filter_latest(self, queryset, name, value):
+        """Do nothing alone: ``filter_control`` reads it."""
+        return queryset
 
     def filter_control_status(self, queryset, name, value):
         """Keep checks with a finding of status ``value``, unless ``control`` narrows it."""

@@ -13,7 +13,7 @@ import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Case, F, IntegerField, Value, When, Window
+from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.shortcuts import render
@@ -24,10 +24,10 @@ from compliance.catalog.models import Control, Regulation, TenantRule
 from compliance.checks.models import DailyControlRollup, Finding, FindingStatus
 from compliance.checks.rules import RuleFileError, rule_set
 from compliance.inventory.models import EntityType
-from compliance.reports.aggregation import SEVERITY_ORDER, STATUS_PRECEDENCE
 from compliance.tenancy.models import Role
 from compliance.tenancy.scope import scope_of, visible_regulations, within_entities
 from compliance.web.access import TenantRoleMixin
+from compliance.web.latest import latest_first
 
 logger = logging.getLogger(__name__)
 
@@ -74,17 +74,17 @@ class ControlRow:
         return self.rule is not None or any(rule.enabled for rule in self.tenant_rules)
 
 
-def coverage_since():
-    """Return the start of the coverage window, ``COVERAGE_DAYS`` days before now."""
-    return timezone.now() - dt.timedelta(days=COVERAGE_DAYS)
+def coverage_start(tenant):
+    """Return the first local day of the coverage window, ``COVERAGE_DAYS`` days before now.
+
+    The window starts at the beginning of that day, so the check list's
+    ``date_from`` filter with the same day selects the same findings.
+    """
+    return (timezone.now() - dt.timedelta(days=COVERAGE_DAYS)).astimezone(tenant.zone).date()
 
 
-def _rank(field, ordered_values):
-    """Return an expression that maps ``field`` to its position in ``ordered_values``."""
-    whens = [
-        When(**{field: value}, then=Value(index)) for index, value in enumerate(ordered_values)
-    ]
-    return Case(*whens, default=Value(len(ordered_values)), output_field=IntegerField())
+def start_of_day(tenant, day):
+    return dt.datetime.combine(day, dt.time.min, tzinfo=tenant.zone)
 
 
 def latest_statuses(tenant, regulation, since):
@@ -102,12 +102,7 @@ def latest_statuses(tenant, regulation, since):
             position=Window(
                 RowNumber(),
                 partition_by=[F("entity_id"), F("control_id")],
-                order_by=[
-                    F("observed_at").desc(),
-                    _rank("status", STATUS_PRECEDENCE).asc(),
-                    _rank("severity", SEVERITY_ORDER).asc(),
-                    F("id").desc(),
-                ],
+                order_by=latest_first(),
             )
         )
         .filter(position=1)
@@ -198,7 +193,7 @@ class ControlListView(TenantRoleMixin, View):
     """List the regulations with their catalog size, rule count and recent evidence."""
 
     def get(self, request):
-        since = coverage_since()
+        since = start_of_day(request.tenant, coverage_start(request.tenant))
         catalog = defaultdict(set)
         visible = Control.objects.visible_to(request.tenant)
         for regulation, control_id in visible.values_list("regulation", "control_id"):
@@ -259,8 +254,10 @@ class ControlDetailView(TenantRoleMixin, View):
         rules_of_control = defaultdict(list)
         for rule in own_rules:
             rules_of_control[rule.control_id].append(rule)
-        since = coverage_since()
-        coverage = latest_statuses(request.tenant, regulation, since)
+        first_day = coverage_start(request.tenant)
+        coverage = latest_statuses(
+            request.tenant, regulation, start_of_day(request.tenant, first_day)
+        )
 
         rows = [control_row(control, rules, coverage, rules_of_control) for control in controls]
         catalog_ids = {control.control_id for control in controls}
@@ -275,7 +272,7 @@ class ControlDetailView(TenantRoleMixin, View):
             "with_evidence": sum(1 for row in rows if row.coverage),
             "evidence_outside_catalog": sorted(set(coverage) - catalog_ids),
             "coverage_days": COVERAGE_DAYS,
-            "coverage_start": since.astimezone(request.tenant.zone).date(),
+            "coverage_start": first_day,
             "regulations": visible_regulations(request.tenant),
         }
         return render(request, "web/controls/detail.html", context)

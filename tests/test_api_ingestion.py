@@ -227,6 +227,26 @@ class TestFileUpload:
         assert "Unsupported file format" in response.json()["details"]["file"][0]
         assert Check.objects.count() == 0
 
+    @pytest.mark.parametrize(
+        ("content", "message"),
+        [
+            ('[{"class_uid": 2003}]'.encode("utf-16"), "The file is UTF-16"),
+            (b"[]", "The file contains no records"),
+        ],
+    )
+    def test_unreadable_file_says_why(self, api, entity, content, message):
+        response = api.post(
+            "/v1/compliance/results",
+            data={"entity_id": str(entity.pk)},
+            files={"file": ("scan.json", content, "application/json")},
+        )
+
+        assert_status(response, 400)
+        detail = response.json()["details"]["file"][0]
+        assert detail.startswith(message)
+        assert "Unsupported file format" not in detail
+        assert Check.objects.count() == 0
+
     def test_wrong_content_type_is_415(self, api):
         response = api.post(
             "/v1/compliance/results",

@@ -247,6 +247,25 @@ def test_import_results_unknown_format_choice(tenant, entity):
         )
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (AWS_OCSF.read_text(encoding="utf-8").encode("utf-16"), "The file is UTF-16"),
+        (b"[]\n", "The file contains no records"),
+    ],
+)
+def test_import_results_names_unreadable_file(tenant, entity, tmp_path, content, message):
+    path = tmp_path / "scan.json"
+    path.write_bytes(content)
+
+    with pytest.raises(CommandError) as raised:
+        run("import_results", str(path), "--tenant", "acme", "--entity", str(entity.pk))
+
+    assert message in str(raised.value)
+    assert "Unsupported file format" not in str(raised.value)
+    assert Check.objects.count() == 0
+
+
 def test_import_results_unknown_tenant(entity):
     with pytest.raises(CommandError, match="Tenant 'nobody' not found"):
         run("import_results", str(AZURE_CSV), "--tenant", "nobody", "--entity", str(entity.pk))

@@ -311,8 +311,42 @@ def test_invalid_record_skipped_with_option():
 def test_broken_array_rejects_even_with_option():
     data = json.dumps([finding(), finding()]).encode()[:-30]
 
-    with pytest.raises(ImportFileError, match="OCSF record 2"):
+    with pytest.raises(ImportFileError, match=r"^The file is not valid JSON: line 1, column"):
         IMPORTER.parse(data, RecordReader(skip_invalid=True))
+
+
+def test_array_syntax_error_names_file_position():
+    lines = json.dumps([finding()], indent=2).splitlines()
+    lines[5] = lines[5] + " { ,,"
+    data = "\n".join(lines).encode()
+
+    with pytest.raises(ImportFileError) as raised:
+        IMPORTER.parse(data)
+
+    message = str(raised.value)
+    assert message.startswith("The file is not valid JSON: line 6, column ")
+    assert "OCSF record" not in message
+    assert "array index" not in message
+
+
+def test_missing_comma_names_file_position():
+    record = json.dumps(finding())
+    data = f"[\n{record}\n{record}]".encode()
+
+    with pytest.raises(ImportFileError) as raised:
+        IMPORTER.parse(data)
+
+    message = str(raised.value)
+    assert message.startswith("The file is not valid JSON: line 3, column 1: expected ',' or ']'")
+    assert "after OCSF record 1 (array index 0)" in message
+
+
+def test_json_lines_syntax_error_names_record():
+    data = json.dumps(finding()).encode() + b"\n{ ,,\n"
+
+    expected = r"^OCSF record 2 \(line 2\): invalid JSON at column 3"
+    with pytest.raises(ImportFileError, match=expected):
+        IMPORTER.parse(data)
 
 
 def test_invalid_json_line_skipped_with_option():

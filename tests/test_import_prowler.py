@@ -349,14 +349,14 @@ def test_short_csv_row_names_row(tenant, entity):
     assert_nothing_stored()
 
 
-def test_truncated_json_names_record(tenant, entity):
+def test_truncated_json_is_invalid_json(tenant, entity):
     data = AZURE_OCSF.read_bytes()
     items = json.loads(data)
     end_of_third = len(json.dumps(items[:3], indent=2)) - 2
 
     truncated = json.dumps(items, indent=2)[: end_of_third + 200].encode()
 
-    with pytest.raises(ImportFileError, match=r"OCSF record 4 \(array index 3\): invalid JSON"):
+    with pytest.raises(ImportFileError, match=r"^The file is not valid JSON: line \d+, column"):
         import_results(tenant, entity, truncated)
     assert_nothing_stored()
 
@@ -420,7 +420,6 @@ def test_detect_format_of_samples(path, expected):
     [
         b"hello world",
         b'{"class_uid": 2004}',
-        b"[]",
         b"CHECK_ID,STATUS\nx,PASS\n",
     ],
 )
@@ -438,6 +437,37 @@ def test_detect_format_rejects_empty():
         detect_format(b"  \n")
 
 
+@pytest.mark.parametrize("data", [b"[]", b" [ \n ] \n", b"\xef\xbb\xbf[]"])
+def test_detect_format_rejects_empty_array(data):
+    with pytest.raises(ImportFileError, match=r"^The file contains no records"):
+        detect_format(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        ('[{"class_uid": 2004}]'.encode("utf-16"), "UTF-16"),
+        ("CHECK_ID;STATUS\nx;PASS\n".encode("utf-16-be").join([b"\xfe\xff", b""]), "UTF-16"),
+        ('[{"class_uid": 2004}]'.encode("utf-32"), "UTF-32"),
+    ],
+)
+def test_detect_format_names_utf16(data, encoding):
+    with pytest.raises(ImportFileError) as excinfo:
+        detect_format(data)
+    message = str(excinfo.value)
+    assert message.startswith(f"The file is {encoding}, but imports must be UTF-8.")
+    assert "Save it as UTF-8" in message
+    assert "Unsupported file format" not in message
+
+
+def test_explicit_format_names_utf16(tenant, entity):
+    data = AZURE_OCSF.read_text(encoding="utf-8").encode("utf-16")
+
+    with pytest.raises(ImportFileError, match=r"^The file is UTF-16, but imports must be UTF-8"):
+        import_results(tenant, entity, data, format="prowler-ocsf")
+    assert_nothing_stored()
+
+
 def test_explicit_format_overrides_detection(tenant, entity):
     with pytest.raises(ImportFileError, match="CSV header is missing the Prowler column"):
         import_results(tenant, entity, AZURE_OCSF, format="prowler-csv")
@@ -449,7 +479,7 @@ def test_explicit_format_reads_undetectable_file(tenant, entity):
 
     with pytest.raises(ImportFileError, match="Unsupported file format"):
         import_results(tenant, entity, broken)
-    with pytest.raises(ImportFileError, match=r"OCSF record 1 \(array index 0\): invalid JSON"):
+    with pytest.raises(ImportFileError, match=r"^The file is not valid JSON: line 1, column 14"):
         import_results(tenant, entity, broken, format="prowler-ocsf")
     assert_nothing_stored()
 

@@ -176,6 +176,31 @@ def test_unsupported_file_suggests_no_skipping(client, login_as, entity):
     assert SKIP_HINT not in body
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('[{"class_uid": 2003}]'.encode("utf-16"), "The file is UTF-16"),
+        (b"[]", "The file contains no records"),
+    ],
+)
+def test_unreadable_file_says_why(client, login_as, entity, content, message):
+    login_as(Role.OFFICER)
+
+    response = client.post(
+        URL,
+        {
+            "entity": str(entity.pk),
+            "format": "",
+            "file": SimpleUploadedFile("scan.json", content),
+        },
+    )
+
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert message in body
+    assert "Unsupported file format" not in body
+
+
 def test_json_lines_error_names_column(client, login_as, entity):
     login_as(Role.OFFICER)
     truncated = b'{"entry_type": "start_run setup", "transient.run_id": "abc\n'

@@ -2,6 +2,7 @@
 
 import dataclasses
 import hashlib
+import re
 from pathlib import Path
 
 from compliance.audit.models import AuditAction
@@ -12,6 +13,7 @@ from compliance.checks.importers.base import (
     InvalidRecordError,
     RecordReader,
     SkippedRecord,
+    reject_other_unicode_encodings,
     save_import,
 )
 from compliance.checks.importers.garak import GarakImporter
@@ -42,15 +44,25 @@ IMPORTERS = {
     )
 }
 
+UTF8_BYTE_ORDER_MARK = b"\xef\xbb\xbf"
+EMPTY_JSON_ARRAY = re.compile(rb"\s*\[\s*\]\s*")
+
 
 def _supported_formats():
     return "; ".join(f"{name}: {importer.description}" for name, importer in IMPORTERS.items())
 
 
 def detect_format(data):
-    """Return the name of the first format whose importer recognises ``data``."""
+    """Return the name of the first format whose importer recognises ``data``.
+
+    Raises ``ImportFileError`` for an empty file, a UTF-16 or UTF-32 file, an
+    empty JSON array and a file that no importer recognises.
+    """
     if not data.strip():
         raise ImportFileError("The file is empty.")
+    reject_other_unicode_encodings(data)
+    if EMPTY_JSON_ARRAY.fullmatch(data.removeprefix(UTF8_BYTE_ORDER_MARK)):
+        raise ImportFileError("The file contains no records: it is an empty JSON array.")
     for name, importer in IMPORTERS.items():
         if importer.detect(data):
             return name

@@ -52,12 +52,32 @@ class InvalidRecordError(ImportFileError):
 BYTE_ORDER_MARK = "\ufeff"
 
 
+# Longer marks first, because the UTF-32 little-endian mark starts with the UTF-16 one.
+OTHER_UNICODE_BYTE_ORDER_MARKS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def reject_other_unicode_encodings(data):
+    """Raise ``ImportFileError`` when ``data`` starts with a UTF-16 or UTF-32 byte order mark."""
+    for mark, encoding in OTHER_UNICODE_BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            raise ImportFileError(
+                f"The file is {encoding}, but imports must be UTF-8. "
+                "Save it as UTF-8 and upload it again."
+            )
+
+
 def decode_utf8(data):
     """Return the text of a file's bytes without a leading byte order mark.
 
-    Raises ``ImportFileError`` naming the line and offset of the first byte
-    that is not UTF-8.
+    Raises ``ImportFileError`` for a UTF-16 or UTF-32 file, and otherwise
+    names the line and offset of the first byte that is not UTF-8.
     """
+    reject_other_unicode_encodings(data)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:

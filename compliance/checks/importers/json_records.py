@@ -1,4 +1,8 @@
-"""Read the records of a JSON array one at a time, so an error names the record."""
+"""Read the records of a JSON array one at a time.
+
+A syntax error makes the whole file invalid JSON, so its message names the
+file's line and column. Errors in one well-formed record name the record.
+"""
 
 import json
 
@@ -27,12 +31,19 @@ def _skip_whitespace(text, position):
     return position
 
 
+def _line_and_column(text, position):
+    """Return the 1-based line and column of ``position``, counted as Python's decoder does."""
+    line = text.count("\n", 0, position) + 1
+    column = position - text.rfind("\n", 0, position)
+    return line, column
+
+
 def array_record_label(index, kind="OCSF"):
     return f"{kind} record {index + 1} (array index {index})"
 
 
 def json_array_items(text, kind="OCSF"):
-    """Yield ``(index, item)`` of a top-level JSON array, naming the record that fails to parse.
+    """Yield ``(index, item)`` of a top-level JSON array.
 
     A syntax error rejects the file even when records are skipped, because
     the decoder cannot tell where the next record starts.
@@ -53,7 +64,8 @@ def json_array_items(text, kind="OCSF"):
             item, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as error:
             raise ImportFileError(
-                f"{array_record_label(index, kind)}: invalid JSON {describe_json_error(error)}."
+                f"The file is not valid JSON: line {error.lineno}, column {error.colno}: "
+                f"{json_error_reason(error)}."
             ) from error
         yield index, item
 
@@ -66,9 +78,10 @@ def json_array_items(text, kind="OCSF"):
         if text[position] == "]":
             break
         if text[position] != ",":
+            line, column = _line_and_column(text, position)
             raise ImportFileError(
-                f"{array_record_label(index, kind)}: expected ',' or ']' after the record, "
-                f"found {text[position]!r}."
+                f"The file is not valid JSON: line {line}, column {column}: expected ',' or ']' "
+                f"after {array_record_label(index, kind)}, found {text[position]!r}."
             )
         position = _skip_whitespace(text, position + 1)
         index += 1

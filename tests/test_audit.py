@@ -25,6 +25,7 @@ from compliance.checks.models import FindingStatus
 from compliance.keys.models import ApiKey, parse_key
 from compliance.reports.models import Report
 from compliance.reports.services import request_report
+from compliance.reports.tasks import render_pdf_after_generation
 from compliance.tenancy.models import Role
 from tests.conftest import MEMBER_PASSWORD, Api, assert_status
 
@@ -412,6 +413,68 @@ def test_pdf_download_recorded(client, login_as, tenant, entity, evidence):
     assert event.details == {"report_id": report.public_id, "pdf_sha256": report.pdf_sha256}
 
 
+def test_pdf_rendered_by_download_names_user(client, login_as, tenant, entity, evidence):
+    auditor = login_as(Role.AUDITOR)
+    today = timezone.now().astimezone(tenant.zone).date()
+    report = request_report(
+        tenant=tenant,
+        entity=entity,
+        regulation="SOC2",
+        period_start=today - dt.timedelta(days=6),
+        period_end=today,
+    )
+
+    response = client.get(reverse("web:report-pdf", kwargs={"report_id": report.pk}))
+
+    assert response.status_code == 200
+    rendered = only_event(AuditAction.PDF_RENDERED)
+    assert rendered.actor_user == auditor
+    assert rendered.actor_key is None
+    assert rendered.actor_name == auditor.get_username()
+    assert rendered.request_id == response["X-Request-ID"]
+
+
+@pytest.mark.parametrize("endpoint", ["pdf", "verification"])
+def test_pdf_rendered_by_api_names_key(client, tenant, entity, evidence, endpoint):
+    api_key, plaintext = ApiKey.issue(tenant=tenant, name="ci", role=Role.AUDITOR)
+    today = timezone.now().astimezone(tenant.zone).date()
+    report = request_report(
+        tenant=tenant,
+        entity=entity,
+        regulation="SOC2",
+        period_start=today - dt.timedelta(days=6),
+        period_end=today,
+    )
+
+    response = client.get(
+        f"{REPORTS_API}/{report.public_id}/{endpoint}", headers={"X-API-Key": plaintext}
+    )
+
+    assert response.status_code == 200
+    rendered = only_event(AuditAction.PDF_RENDERED)
+    assert rendered.actor_key == api_key
+    assert rendered.actor_user is None
+    assert rendered.actor_name.startswith("API key ci ")
+
+
+def test_pdf_rendered_by_worker_has_no_actor(tenant, entity, evidence):
+    today = timezone.now().astimezone(tenant.zone).date()
+    report = request_report(
+        tenant=tenant,
+        entity=entity,
+        regulation="SOC2",
+        period_start=today - dt.timedelta(days=6),
+        period_end=today,
+    )
+
+    render_pdf_after_generation(report)
+
+    rendered = only_event(AuditAction.PDF_RENDERED)
+    assert rendered.actor_user is None
+    assert rendered.actor_key is None
+    assert rendered.actor_name == ""
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_background_generation_keeps_request_id(live_server, tenant, entity, evidence, run_worker):
@@ -514,6 +577,24 @@ def test_audit_page_needs_admin(client, login_as, role):
 
     assert response.status_code == 403
     assert reverse("web:audit-list") not in client.get(reverse("web:report-list")).content.decode()
+
+
+def test_audit_page_names_worker_actor(client, login_as, tenant):
+    login_as(Role.ADMIN, username="root")
+    make_event(tenant, AuditAction.PDF_RENDERED, actor_name="")
+    make_event(tenant, AuditAction.LOGIN_FAILED, actor_name="")
+
+    response = client.get(AUDIT_PAGE, {"action": "pdf_rendered"})
+
+    html = response.content.decode()
+    assert "System (worker)" in html
+    assert "Unknown" not in html
+
+    response = client.get(AUDIT_PAGE, {"action": "login_failed"})
+
+    html = response.content.decode()
+    assert "Unknown" in html
+    assert "System (worker)" not in html
 
 
 def test_audit_page_redirects_anonymous(client, db):

@@ -205,7 +205,7 @@ class ReportVerificationView(APIView):
         if report.status != ReportStatus.READY:
             raise Conflict(f"The report is {report.status} and has no digests to verify.")
 
-        ensure_pdf(report)
+        ensure_pdf(report, request)
         return Response(
             {
                 "id": report.public_id,

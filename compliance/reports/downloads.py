@@ -39,7 +39,7 @@ def pdf_download(request, report):
     The file is rendered once and then served from storage, so its SHA-256
     is known before the body is sent.
     """
-    ensure_pdf(report)
+    ensure_pdf(report, request)
     record_request_event(
         request,
         AuditAction.PDF_DOWNLOADED,

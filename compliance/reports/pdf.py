@@ -32,7 +32,7 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse, path2url
 
 from compliance.audit.models import AuditAction
-from compliance.audit.services import origin_request_id, record_event
+from compliance.audit.services import actor_of, origin_request_id, record_event
 from compliance.catalog.models import Control, Regulation, Requirement, Severity
 from compliance.checks.models import Check, CheckSource, CheckStatus, FindingStatus
 from compliance.inventory.models import EntityType
@@ -207,10 +207,12 @@ def json_attachment(report, fetcher):
     )
 
 
-def ensure_pdf(report):
+def ensure_pdf(report, request=None):
     """Render, sign if configured, and store the report's PDF and its SHA-256 once.
 
-    Later calls change nothing. The stored file is what auditors download,
+    ``request`` is the download or verification request that needs the PDF,
+    whose caller becomes the actor of the ``pdf_rendered`` event. The worker
+    passes none. Later calls change nothing. The stored file is what auditors download,
     so it is never re-rendered. When the worker and a download render at the same time, the first to
     record its file wins and the other deletes its copy and loads the winner's.
     """
@@ -234,7 +236,7 @@ def ensure_pdf(report):
             pdf=stored_name, pdf_sha256=digest
         )
         if recorded:
-            record_rendered(report, digest, len(pdf), signing_certificate)
+            record_rendered(report, digest, len(pdf), signing_certificate, request=request)
     if not recorded:
         report.pdf.storage.delete(stored_name)
         report.refresh_from_db(fields=["pdf", "pdf_sha256"])
@@ -250,16 +252,18 @@ def ensure_pdf(report):
     return report
 
 
-def record_rendered(report, pdf_sha256, size, signing_certificate=None):
+def record_rendered(report, pdf_sha256, size, signing_certificate=None, request=None):
     """Record the stored PDF's SHA-256 next to the report's JSON digest in the audit trail.
 
     The event ties the file auditors download to the report it renders, so an
-    auditor can look up a PDF's hash in the trail. The event has no actor,
-    because a download or the worker triggers the render. It carries the
+    auditor can look up a PDF's hash in the trail. Its actor is the user or
+    API key of ``request``, the request that triggered the render. A render
+    by the worker has no request and so no actor. The event carries the
     request id of the download, or else of the report request.
     ``signing_certificate`` is the SHA-256 fingerprint of the certificate
     that signed the PDF, or ``None`` for an unsigned PDF.
     """
+    user, api_key = actor_of(request) if request is not None else (None, None)
     details = report_audit_details(report, digest=report.digest, pdf_sha256=pdf_sha256)
     details["pdf_bytes"] = size
     details["signed"] = signing_certificate is not None
@@ -268,6 +272,8 @@ def record_rendered(report, pdf_sha256, size, signing_certificate=None):
     record_event(
         AuditAction.PDF_RENDERED,
         tenant=report.tenant,
+        user=user,
+        api_key=api_key,
         target=report,
         details=details,
         request_id=origin_request_id(AuditAction.REPORT_REQUESTED, report),

@@ -5,12 +5,17 @@ from django.shortcuts import render
 from django.views import View
 
 from compliance.audit.filters import AuditEventFilter
-from compliance.audit.models import AuditEvent
+from compliance.audit.models import AuditAction, AuditEvent
 from compliance.tenancy.models import Role
 from compliance.web.access import TenantRoleMixin
 
 EVENTS_PER_PAGE = 50
 FILTER_FIELDS = ("action", "actor", "outcome", "date_from", "date_to")
+
+# Actions that the background worker records without an actor. The page names
+# the worker as their actor. Other events without one, such as a failed
+# login, keep "Unknown".
+WORKER_ACTIONS = (AuditAction.PDF_RENDERED,)
 
 
 class AuditEventListView(TenantRoleMixin, View):
@@ -33,5 +38,10 @@ class AuditEventListView(TenantRoleMixin, View):
 
         page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
         is_filtered = any(request.GET.get(name) for name in FILTER_FIELDS)
-        context = {"filter_form": filterset.form, "page": page, "is_filtered": is_filtered}
+        context = {
+            "filter_form": filterset.form,
+            "page": page,
+            "is_filtered": is_filtered,
+            "worker_actions": WORKER_ACTIONS,
+        }
         return render(request, "web/audit/list.html", context)

@@ -304,6 +304,23 @@ class TestReportPdfContent:
 
         assert "Generated from demo data" in cover
 
+    @pytest.mark.parametrize(("days", "bucket"), [(21, "day"), (60, "week"), (365, "month")])
+    def test_trend_caption_names_bucket(self, clinic, media_root, days, bucket):
+        tenant, entity = clinic
+        report = request_report(
+            tenant=tenant,
+            entity=entity,
+            regulation=REGULATION,
+            period_start=PERIOD_END - dt.timedelta(days=days - 1),
+            period_end=PERIOD_END,
+            in_background=False,
+        )
+
+        text = compact("\n".join(page_texts(report_pdf.render_pdf(report))))
+
+        assert compact(f"Compliance score at the end of each {bucket} of the period.") in text
+        assert compact("each day, week or month") not in text
+
     def test_empty_report_renders(self, clinic, media_root):
         tenant, entity = clinic
         report = make_report(tenant, entity)

@@ -342,6 +342,26 @@ def test_ready_report_without_evidence(client, login_as, tenant, entity, today):
     assert "No evidence in this period" in html
 
 
+@pytest.mark.parametrize(("days", "bucket"), [(7, "day"), (60, "week"), (365, "month")])
+def test_trend_caption_names_bucket(client, login_as, tenant, entity, today, days, bucket):
+    login_as(Role.AUDITOR)
+    report = request_report(
+        tenant=tenant,
+        entity=entity,
+        regulation="SOC2",
+        period_start=today - dt.timedelta(days=days - 1),
+        period_end=today,
+        in_background=False,
+    )
+    assert report.summary["trend"]["granularity"] == bucket
+
+    html = client.get(detail_url(report)).content.decode()
+
+    assert f"Compliance score at the end of each {bucket} of the period." in html
+    for other in {"day", "week", "month"} - {bucket}:
+        assert f"at the end of each {other}" not in html
+
+
 def test_detail_of_other_tenant_is_404(client, login_as, other_entity):
     login_as(Role.ADMIN)
     foreign = make_report(other_entity, status=ReportStatus.READY)

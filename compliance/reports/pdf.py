@@ -335,6 +335,7 @@ def pdf_context(report):
             height=CHART_HEIGHT,
             id_prefix="pdf-trend",
         ),
+        "trend_granularity": (summary.get("trend") or {}).get("granularity"),
         "finding_rows": _finding_rows(report, zone),
         "remediation_summary": remediation_summary_text(summary),
         "missing_controls": _missing_controls(report, summary),

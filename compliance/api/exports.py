@@ -16,7 +16,8 @@ from compliance.audit.services import record_request_event
 from compliance.checks import exports as check_exports
 from compliance.checks.filters import CheckFilter
 from compliance.checks.models import Check
-from compliance.reports.exports import record_report_download, report_findings_response
+from compliance.reports.downloads import record_report_download
+from compliance.reports.exports import report_findings_response
 from compliance.reports.models import ReportStatus
 
 logger = logging.getLogger(__name__)

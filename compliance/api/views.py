@@ -25,8 +25,7 @@ from compliance.checks.filters import CheckFilter
 from compliance.checks.models import Check
 from compliance.inventory.models import Entity
 from compliance.reports.aggregation import isoformat_z
-from compliance.reports.downloads import pdf_download
-from compliance.reports.exports import record_report_download
+from compliance.reports.downloads import pdf_download, record_report_download
 from compliance.reports.filters import ReportFilter
 from compliance.reports.models import Report, ReportStatus, parse_report_public_id
 from compliance.reports.pdf import ensure_pdf

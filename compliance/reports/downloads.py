@@ -1,4 +1,4 @@
-"""Headers shared by every report download, and the PDF download, for the pages and the API."""
+"""Audit records and headers shared by every report download, for the pages and the API."""
 
 import base64
 
@@ -7,6 +7,16 @@ from django.http import FileResponse
 from compliance.audit.models import AuditAction
 from compliance.audit.services import record_request_event
 from compliance.reports.pdf import ensure_pdf
+
+
+def record_report_download(request, report, file_format):
+    """Record in the audit trail that the caller of ``request`` downloaded ``report``."""
+    record_request_event(
+        request,
+        AuditAction.EXPORT_DOWNLOADED,
+        target=report,
+        details={"report_id": report.public_id, "format": file_format, "digest": report.digest},
+    )
 
 
 def set_report_headers(response, report, content_sha256=None):

@@ -7,8 +7,6 @@ disagree with the page, the API or the PDF of the same report.
 
 import logging
 
-from compliance.audit.models import AuditAction
-from compliance.audit.services import record_request_event
 from compliance.catalog.models import Severity
 from compliance.checks.exports import csv_response, write_xlsx_sheet, xlsx_response
 from compliance.checks.models import CheckStatus
@@ -133,16 +131,6 @@ def _remediation_rows(summary):
         ("Controls still failing", remediation["still_failing_controls"]),
         ("Median time to remediate (s)", remediation["median_time_to_remediate_seconds"]),
     ]
-
-
-def record_report_download(request, report, file_format):
-    """Record in the audit trail that the caller of ``request`` downloaded ``report``."""
-    record_request_event(
-        request,
-        AuditAction.EXPORT_DOWNLOADED,
-        target=report,
-        details={"report_id": report.public_id, "format": file_format, "digest": report.digest},
-    )
 
 
 def export_filename(report, file_format):

@@ -1,7 +1,7 @@
 """NIST OSCAL assessment results (JSON) of a check or of a ready report.
 
-Both exports build one ``assessment-results`` document in the OSCAL 1.1
-JSON model:
+Both exports build one ``assessment-results`` document in the OSCAL JSON
+model, release ``OSCAL_VERSION``:
 
 * A check becomes one ``result`` whose ``start`` and ``end`` are the
   check's creation and completion times. Each finding becomes one
@@ -20,10 +20,10 @@ applicable has an observation with its status and no finding.
 OSCAL IDs are tokens (a letter or underscore, then letters, digits, ``.``,
 ``-`` or ``_``), which control IDs such as ``Art. 32`` or
 ``164.308(a)(1)(ii)(A)`` are not. The target of a finding is therefore a
-token derived from the regulation and control ID (``gdpr_art-32``), and
-the exact values travel in the ``regulation`` and ``control-id`` properties
-of the target in the ``OSCAL_NAMESPACE`` namespace, which the OSCAL
-importer of this project reads back.
+token derived from the regulation and control ID (``gdpr_art-32``). The
+exact values are the target's ``regulation`` and ``control-id`` properties
+in the ``OSCAL_NAMESPACE`` namespace, which this project's OSCAL importer
+reads back.
 
 Every UUID is a version 5 UUID of the object it names, and every time comes
 from the stored data, so exporting the same check or report twice gives
@@ -45,8 +45,7 @@ from compliance.catalog.models import Regulation
 from compliance.checks.importers.oscal import PROJECT_NAMESPACE
 from compliance.checks.models import FindingStatus
 from compliance.reports.aggregation import isoformat_z, period_bounds
-from compliance.reports.downloads import set_report_headers
-from compliance.reports.exports import record_report_download
+from compliance.reports.downloads import record_report_download, set_report_headers
 
 OSCAL_VERSION = "1.2.3"
 MEDIA_TYPE = "application/json"

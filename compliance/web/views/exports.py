@@ -5,7 +5,8 @@ import logging
 from django.http import HttpResponse
 from django.views import View
 
-from compliance.reports.exports import record_report_download, report_findings_response
+from compliance.reports.downloads import record_report_download
+from compliance.reports.exports import report_findings_response
 from compliance.reports.models import Report, ReportStatus
 from compliance.web.access import TenantRoleMixin, get_for_tenant
 

@@ -270,7 +270,7 @@ else:
     raise ImproperlyConfigured(f"TASKS_BACKEND must be db or rq, got {TASKS_BACKEND!r}.")
 
 # The cache that stores the API rate-limit and login-failure counters. Without
-# CACHE_URL each server process keeps its own counts in local memory; a Redis
+# CACHE_URL each server process keeps its own counts in local memory. A Redis
 # URL shares them between processes, so a limit applies across the deployment.
 CACHE_URL = os.environ.get("CACHE_URL", "").strip()
 if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):

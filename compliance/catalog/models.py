@@ -91,7 +91,7 @@ class Control(models.Model):
     """One control of a regulation's catalog, identified by its canonical control ID.
 
     Shipped controls have no tenant and come from ``catalog/data``; a tenant
-    may add its own controls to a regulation, which only that tenant sees.
+    may add its own controls to a regulation, visible to that tenant only.
     """
 
     tenant = models.ForeignKey(

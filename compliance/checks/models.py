@@ -232,7 +232,7 @@ class DailyControlRollup(models.Model):
                 name="control_rollup_report_idx",
             ),
             # Serves reads of every entity's day rows in a range of days, as the
-            # overview's posture and the controls list do. It holds every column
+            # overview's posture and the controls list do. It contains every column
             # they read, so PostgreSQL can answer from the index alone.
             models.Index(
                 fields=["tenant", "day", "entity", "regulation", "control_id", "tie_rank"],

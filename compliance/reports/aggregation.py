@@ -26,7 +26,7 @@ Rules, applied in this order:
 The numbers come from the rollups (``compliance.checks.rollups``), not from
 the findings. One row per control and local day keeps that day's latest
 finding under the ranking above, so the latest day row of a control in a
-period contains the period's latest finding, and one row per control and
+period contains the period's latest finding. One row per control and
 month folds the month's day rows. Only the failing runs read findings, with
 a few index seeks per control. The cost of a report grows with the controls
 and trend buckets of its period, not with the number of checks.

@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 TENANT_RULE_FILE = "tenant rule"
 IDENTIFIER_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# Where the rule form lists the facts, which the messages below point to.
+# The pointer to the rule form's list of facts, added to the messages below.
 FACTS_HINT = 'The facts you can use are listed under "Available facts" on the rule form.'
 
 # cel-expr-python reports ``ERROR: <input>:line:column: message`` followed by
@@ -76,9 +76,9 @@ def expression_facts(expression):
     """Return the fact paths that ``expression`` reads, in vocabulary order.
 
     Raises ``ValueError`` with a message for the person who wrote the
-    expression when it is empty or too long, does not compile, reads a name
-    that is not a fact of the vocabulary, returns something other than a
-    boolean or reads no fact at all.
+    expression when it is empty or too long, or does not compile. It also
+    raises when the expression reads a name that is not a fact of the
+    vocabulary, returns something other than a boolean or reads no fact.
     """
     if not isinstance(expression, str) or not expression.strip():
         raise ValueError("Enter a CEL expression that returns true or false.")

@@ -112,7 +112,7 @@ def save_scope(membership, data):
 
 
 class MemberScopeView(TenantRoleMixin, View):
-    """Show and change which entities, regulations and days an auditor sees."""
+    """Show and change the entities, regulations and days an auditor may view."""
 
     required_role = Role.ADMIN
 
